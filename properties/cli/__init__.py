@@ -1,0 +1,34 @@
+"""The ``attnsvm`` command line (DESIGN.md, "Command line").
+
+Exit codes: 0 success, 1 a check did not match its expectation, 2 bad input (one line on stderr,
+no traceback), 3 an SVM is infeasible (its certificate is printed as JSON on stdout).
+Each command lives in a small module of this package; ``COMMAND_MODULES`` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from properties.cli.common import run_group
+
+COMMAND_MODULES = (
+    "properties.cli.numerics_cmds",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="attnsvm")
+def cli() -> None:
+    """attnsvm: check the softmax-attention / hard-margin SVM equivalence and hunt its limits."""
+
+
+for _name in COMMAND_MODULES:
+    for _command in importlib.import_module(_name).COMMANDS:
+        cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the process exit code."""
+    return run_group(cli, argv)

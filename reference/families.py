@@ -1,0 +1,136 @@
+"""Seeded instance families (TF-SVM, Sec. 5 / official ``local_converge`` data; TF-SVM Thm. on
+equal non-optimal scores; near ties as the edge of the unique-optimal-token hypothesis).
+
+Every generator is a pure function of its arguments: the same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from reference.errors import ProblemError
+from reference.problem import AttentionProblem
+
+FAMILIES: dict[str, Callable[..., AttentionProblem]] = {}
+
+
+def _register(name: str) -> Callable[[Callable[..., AttentionProblem]], Callable[..., AttentionProblem]]:
+    def deco(fn: Callable[..., AttentionProblem]) -> Callable[..., AttentionProblem]:
+        FAMILIES[name] = fn
+        return fn
+
+    return deco
+
+
+def _check_dims(n: int, T: int, d: int) -> None:
+    for name, value, low in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
+        if int(value) != value or value < low:
+            raise ProblemError(name, f"must be an integer >= {low}, got {value!r}")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _finish(
+    X: np.ndarray, Y: np.ndarray, v: np.ndarray, rng: np.random.Generator, self_attention: bool
+) -> AttentionProblem:
+    if self_attention:
+        return AttentionProblem.self_attention(X, Y, v, index=0)
+    Z = _unit_rows(rng.standard_normal((X.shape[0], X.shape[2])))
+    return AttentionProblem(X, Y, v, Z)
+
+
+@_register("paper")
+def paper_family(
+    n: int, T: int, d: int, seed: int, *, self_attention: bool = False
+) -> AttentionProblem:
+    """The papers' data: unit-norm Gaussian tokens and queries, unit-norm random v, random +-1 labels.
+
+    Cross-attention draws z_i as a random unit vector; self-attention takes z_i = x_i1 (the
+    official code's ``attn_idx=0``).
+    """
+    _check_dims(n, T, d)
+    rng = np.random.default_rng(seed)
+    X = _unit_rows(rng.standard_normal((n, T, d)))
+    v = _unit_rows(rng.standard_normal(d))
+    Y = rng.choice(np.array([-1.0, 1.0]), size=n)
+    return _finish(X, Y, v, rng, self_attention)
+
+
+@_register("equal-scores")
+def equal_scores_family(
+    n: int,
+    T: int,
+    d: int,
+    seed: int,
+    *,
+    opt_score: float = 0.9,
+    other_score: float = 0.3,
+    self_attention: bool = False,
+) -> AttentionProblem:
+    """Every non-optimal token of input i has the same score (TF-SVM global-convergence premise).
+
+    Token x_it = Y_i s_t v + u_it with u_it orthogonal to v and |x_it| = 1, where s_t is
+    ``opt_score`` for one random position and ``other_score`` elsewhere; so gamma_it = s_t exactly.
+    """
+    _check_dims(n, T, d)
+    if not (-1.0 <= other_score < opt_score <= 1.0):
+        raise ProblemError("other_score", "need -1 <= other_score < opt_score <= 1")
+    rng = np.random.default_rng(seed)
+    v = _unit_rows(rng.standard_normal(d))
+    Y = rng.choice(np.array([-1.0, 1.0]), size=n)
+    s = np.full((n, T), float(other_score))
+    s[np.arange(n), rng.integers(0, T, size=n)] = opt_score
+    u = rng.standard_normal((n, T, d))
+    u -= (u @ v)[..., None] * v
+    norms = np.linalg.norm(u, axis=-1, keepdims=True)
+    u = np.divide(u, norms, out=np.zeros_like(u), where=norms > 1e-12)
+    X = (Y[:, None] * s)[..., None] * v + np.sqrt(1.0 - s**2)[..., None] * u
+    return _finish(X, Y, v, rng, self_attention)
+
+
+@_register("near-tie")
+def near_tie_family(
+    n: int, T: int, d: int, seed: int, *, gap: float = 1e-3, self_attention: bool = False
+) -> AttentionProblem:
+    """Paper data with the runner-up score moved to exactly ``gap`` below the optimal score.
+
+    gap = 0 gives an exact tie (the unique-optimal-token hypothesis fails); small gaps stress it.
+    """
+    _check_dims(n, T, d)
+    if not np.isfinite(gap) or gap < 0:
+        raise ProblemError("gap", f"must be a finite number >= 0, got {gap!r}")
+    base = paper_family(n, T, d, seed, self_attention=False)
+    X = np.array(base.X)
+    gamma = base.scores
+    order = np.argsort(-gamma, axis=1, kind="stable")
+    best, second = order[:, 0], order[:, 1]
+    rows = np.arange(n)
+    shift = (gamma[rows, best] - gap) - gamma[rows, second]  # desired change in score
+    X[rows, second] += (base.Y * shift)[:, None] * base.v[None, :]
+    if self_attention:
+        return AttentionProblem.self_attention(X, base.Y, base.v, index=0)
+    return AttentionProblem(X, base.Y, base.v, base.Z)
+
+
+def make_problem(family: str, n: int, T: int, d: int, seed: int, **kwargs: object) -> AttentionProblem:
+    """Build a problem of a named family (``paper``, ``equal-scores``, ``near-tie``)."""
+    try:
+        builder = FAMILIES[family]
+    except KeyError:
+        raise ProblemError("family", f"unknown family {family!r}; choose from {sorted(FAMILIES)}") from None
+    return builder(n, T, d, seed, **kwargs)
+
+
+def stack_problems(problems: Sequence[AttentionProblem]) -> dict[str, np.ndarray]:
+    """Stack same-shape problems into batched arrays X (B,n,T,d), Y (B,n), v (B,d), Z (B,n,d)."""
+    if not problems:
+        raise ProblemError("problems", "need at least one problem")
+    shape = problems[0].X.shape
+    for p in problems:
+        if p.X.shape != shape:
+            raise ProblemError("problems", f"shapes differ: {p.X.shape} vs {shape}")
+    return {k: np.stack([getattr(p, k) for p in problems]) for k in ("X", "Y", "v", "Z")}

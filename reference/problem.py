@@ -1,0 +1,158 @@
+"""The one data format of attnsvm: ``AttentionProblem(X, Y, v, Z)``.
+
+Notation follows Tarzanagh et al., "Transformers as Support Vector Machines" (arXiv 2308.16898),
+Sec. 2: input i has tokens X_i in R^{T x d} (rows x_it), a query z_i in R^d, a label Y_i in {+1, -1};
+the head v in R^d is fixed. Token scores are gamma_it = Y_i v^T x_it (their Definition of token
+scores). Self-attention is the special case z_i = x_ik for a fixed token index k.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reference.errors import ProblemError
+
+KEYS = ("X", "Y", "v", "Z")
+
+
+def _as_float_array(name: str, value: object, ndim: int) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ProblemError(name, f"cannot be read as a float64 array ({exc})") from None
+    if arr.ndim != ndim:
+        raise ProblemError(name, f"expected {ndim} dimensions, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ProblemError(name, "contains NaN or inf")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionProblem:
+    """Validated, immutable attention-classification data.
+
+    Attributes:
+        X: tokens, shape (n, T, d).
+        Y: labels in {+1, -1}, shape (n,).
+        v: linear prediction head, shape (d,).
+        Z: queries, shape (n, d) (cross-attention); ``Z[i] = X[i, k]`` for self-attention.
+
+    The arrays are private read-only float64 copies: nothing the caller passed is modified and
+    nothing the caller does later changes the problem.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    v: np.ndarray
+    Z: np.ndarray
+
+    def __init__(self, X: object, Y: object, v: object, Z: object) -> None:
+        Xa = _as_float_array("X", X, 3)
+        Ya = _as_float_array("Y", Y, 1)
+        va = _as_float_array("v", v, 1)
+        Za = _as_float_array("Z", Z, 2)
+        n, T, d = Xa.shape
+        if n < 1 or d < 1:
+            raise ProblemError("X", f"needs n >= 1 inputs and d >= 1 features, got shape {Xa.shape}")
+        if T < 2:
+            raise ProblemError("X", f"needs T >= 2 tokens per input, got T = {T}")
+        if Ya.shape != (n,):
+            raise ProblemError("Y", f"expected shape ({n},) to match X, got {Ya.shape}")
+        if not np.all(np.abs(Ya) == 1.0):
+            bad = Ya[np.abs(Ya) != 1.0][0]
+            raise ProblemError("Y", f"labels must be +1 or -1, found {bad!r}")
+        if va.shape != (d,):
+            raise ProblemError("v", f"expected shape ({d},) to match X, got {va.shape}")
+        if Za.shape != (n, d):
+            raise ProblemError("Z", f"expected shape ({n}, {d}) to match X, got {Za.shape}")
+        object.__setattr__(self, "X", Xa)
+        object.__setattr__(self, "Y", Ya)
+        object.__setattr__(self, "v", va)
+        object.__setattr__(self, "Z", Za)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def self_attention(
+        cls, X: object, Y: object, v: object, index: int = 0
+    ) -> AttentionProblem:
+        """Self-attention data: the query of input i is its token ``index`` (z_i = x_{i,index})."""
+        Xa = _as_float_array("X", X, 3)
+        T = Xa.shape[1]
+        if not -T <= index < T:
+            raise ProblemError("index", f"token index {index} out of range for T = {T}")
+        return cls(Xa, Y, v, Xa[:, index, :])
+
+    # ------------------------------------------------------------------ shape helpers
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[2])
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Token scores gamma_it = Y_i v^T x_it, shape (n, T) (TF-SVM, token-score definition)."""
+        return self.Y[:, None] * (self.X @ self.v)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in KEYS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AttentionProblem):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in KEYS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k).tobytes() for k in KEYS))
+
+    def __repr__(self) -> str:
+        return f"AttentionProblem(n={self.n}, T={self.T}, d={self.d})"
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the problem as .npz (keys X, Y, v, Z; float64), atomically. Returns the path."""
+        target = Path(path)
+        if target.suffix != ".npz":
+            target = target.with_name(target.name + ".npz")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **self.arrays())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AttentionProblem:
+        """Read a problem from .npz; the file is opened read-only and never modified."""
+        p = Path(path)
+        if not p.is_file():
+            raise ProblemError("file", f"no such file: {p}")
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                missing = [k for k in KEYS if k not in data.files]
+                if missing:
+                    raise ProblemError(
+                        "file", f"{p} lacks key(s) {', '.join(missing)} (needs X, Y, v, Z)"
+                    )
+                arrays = {k: np.array(data[k]) for k in KEYS}
+        except ProblemError:
+            raise
+        except Exception as exc:  # zipfile / format errors from numpy
+            raise ProblemError("file", f"{p} is not a readable .npz file ({exc})") from None
+        return cls(**arrays)

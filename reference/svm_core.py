@@ -1,0 +1,112 @@
+"""Shared structure of every Att-SVM program (TF-SVM Eq. (Att-SVM) and its variants).
+
+Att-SVM_alpha (arXiv 2308.16898, Sec. 2):  min ||W||  s.t.  (x_{i alpha_i} - x_it)^T W z_i >= 1
+for every input i and every token t != alpha_i.  Constraint k is linear in W with matrix
+A_k = a_k z_{i_k}^T, a_k = x_{i alpha_i} - x_it, so <A_k, A_l> = (a_k . a_l)(z_k . z_l) and the
+Gram matrix of all constraints is (A A^T) o (Z Z^T) (DESIGN.md, "Data").
+
+This module holds only the shared data: the constraint list and the certified solution record.
+Solvers live in their own modules and all return ``SVMSolution``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.errors import ProblemError
+from reference.problem import AttentionProblem
+
+
+@dataclass(frozen=True)
+class MarginConstraints:
+    """Rows of an Att-SVM: <a_k z_k^T, W> >= rhs_k (or == rhs_k where ``equality``).
+
+    Attributes:
+        a: token differences a_k, shape (K, d).
+        z: the query of constraint k, shape (K, d).
+        pairs: (i, t) of each constraint (input, non-selected token), shape (K, 2).
+        rhs: right-hand sides, shape (K,) (1 for margin constraints, 0 for relaxed ones).
+        equality: True where the row is an equality, shape (K,).
+    """
+
+    a: np.ndarray
+    z: np.ndarray
+    pairs: np.ndarray
+    rhs: np.ndarray
+    equality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        if self.equality.shape != self.rhs.shape:
+            object.__setattr__(self, "equality", np.zeros(self.rhs.shape, dtype=bool))
+
+    @property
+    def K(self) -> int:
+        return int(self.a.shape[0])
+
+    def gram(self) -> np.ndarray:
+        """<A_k, A_l>_F = (a_k . a_l)(z_k . z_l): the Hadamard-product Gram matrix."""
+        return (self.a @ self.a.T) * (self.z @ self.z.T)
+
+    def combine(self, lam: np.ndarray) -> np.ndarray:
+        """sum_k lam_k a_k z_k^T (the representer form of a dual vector), shape (d, d)."""
+        return (self.a * np.asarray(lam)[:, None]).T @ self.z
+
+    def values(self, W: np.ndarray) -> np.ndarray:
+        """<A_k, W> = a_k^T W z_k for every constraint, shape (K,)."""
+        return np.einsum("kd,de,ke->k", self.a, W, self.z)
+
+
+def check_selection(problem: AttentionProblem, select: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Validate a selection alpha (one token index per input); raises ProblemError('select')."""
+    alpha = np.asarray(select)
+    if alpha.shape != (problem.n,):
+        raise ProblemError("select", f"expected {problem.n} token indices, got shape {alpha.shape}")
+    if not np.issubdtype(alpha.dtype, np.integer):
+        if not np.all(np.equal(np.mod(alpha, 1), 0)):
+            raise ProblemError("select", "token indices must be integers")
+        alpha = alpha.astype(np.int64)
+    if np.any(alpha < 0) or np.any(alpha >= problem.T):
+        raise ProblemError("select", f"token indices must lie in [0, {problem.T - 1}]")
+    return alpha.astype(np.int64)
+
+
+def margin_constraints(
+    problem: AttentionProblem, select: Sequence[int] | np.ndarray
+) -> MarginConstraints:
+    """The n(T-1) constraints of Att-SVM_alpha for selection ``select`` (one index per input)."""
+    alpha = check_selection(problem, select)
+    n, T, _ = problem.X.shape
+    ii, tt = np.nonzero(np.arange(T)[None, :] != alpha[:, None])
+    a = problem.X[ii, alpha[ii]] - problem.X[ii, tt]
+    z = problem.Z[ii]
+    pairs = np.stack([ii, tt], axis=1)
+    return MarginConstraints(a=a, z=z, pairs=pairs, rhs=np.ones(len(ii)))
+
+
+@dataclass(frozen=True)
+class SVMSolution:
+    """A solved Att-SVM with its optimality certificate.
+
+    ``W`` is the primal solution, ``lam`` the dual multipliers (one per constraint row, in the
+    order of ``constraints``); ``min_margin``, ``kkt_residual`` (stationarity + complementarity,
+    relative) and ``duality_gap`` (relative) are recomputed from W and lam, not read from a solver.
+    """
+
+    W: np.ndarray
+    norm: str
+    select: np.ndarray
+    constraints: MarginConstraints
+    lam: np.ndarray
+    objective: float
+    min_margin: float
+    kkt_residual: float
+    duality_gap: float
+    singular_values: np.ndarray
+    rank: int
+    support: np.ndarray
+    seconds: float
+    method: str = ""
+    extra: dict = field(default_factory=dict)
