@@ -1,0 +1,159 @@
+"""Attention models of TF-SVM (arXiv 2308.16898, Sec. 2) and MMTS (arXiv 2306.13596, Eq. (1)).
+
+One implementation serves numpy and torch: every function takes its array namespace from its
+inputs (``array_api_compat``), so the same code runs on numpy arrays (fast batched training) and
+on torch tensors (autograd cross-checks). All functions broadcast over leading batch dimensions:
+
+    X (..., n, T, d)  tokens        Z (..., n, d)  queries       W (..., d, d)
+    logits_it = x_it^T W z_i        s_i = softmax(X_i W z_i)     f_i = psi(X_i^T s_i)
+
+with psi the prediction head: linear psi(u) = v^T u (TF-SVM's model f = v^T X^T softmax(X W z)),
+the ReLU value head psi(u) = 1^T ReLU(V^T u) and the lambda-quadratic head
+psi(u) = v^T u - lambda ||u||^2 of TF-SVM's nonlinear-head section. Prompt attention (MMTS)
+is f = <X v, softmax(X W p)>: the same model with every query replaced by the shared p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reference.backend import namespace
+
+Array = Any
+
+
+def row_sums(x: Array) -> Array:
+    """Sums over the last axis with keepdims, as a product with a ones vector (a small-axis
+    reduction is several times slower than a matmul in numpy)."""
+    xp = namespace(x)
+    return xp.matmul(x, xp.ones((x.shape[-1], 1), dtype=x.dtype))
+
+
+def softmax_and_argmax(logits: Array) -> tuple[Array, Array]:
+    """Softmax over the last axis in max-shifted (log-sum-exp) form, and the argmax index
+    (keepdims). Exact and overflow-free for logits up to ~1e300: every exponent is <= 0."""
+    xp = namespace(logits)
+    top = xp.argmax(logits, axis=-1, keepdims=True)
+    e = xp.exp(logits - xp.take_along_axis(logits, top, axis=-1))
+    return e / row_sums(e), top
+
+
+def softmax(logits: Array) -> Array:
+    """Softmax over the last axis in max-shifted (log-sum-exp) form (see softmax_and_argmax)."""
+    return softmax_and_argmax(logits)[0]
+
+
+def log_softmax(logits: Array, axis: int = -1) -> Array:
+    """log softmax without forming the probabilities (keeps tiny masses like 1e-300 exact)."""
+    xp = namespace(logits)
+    shifted = logits - xp.max(logits, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def queries(W: Array, Z: Array) -> Array:
+    """Effective queries q_i = W z_i, shape (..., n, d)."""
+    xp = namespace(W, Z)
+    return xp.matmul(Z, xp.matrix_transpose(W))
+
+
+def attention_logits(X: Array, q: Array) -> Array:
+    """logits_it = x_it^T q_i for per-input queries q (..., n, d) -> (..., n, T)."""
+    xp = namespace(X, q)
+    return xp.matmul(X, q[..., None])[..., 0]
+
+
+def attend(X: Array, s: Array) -> Array:
+    """The attended token u_i = X_i^T s_i, shape (..., n, d)."""
+    xp = namespace(X, s)
+    return xp.matmul(s[..., None, :], X)[..., 0, :]
+
+
+class Head(Protocol):
+    """A prediction head psi: R^d -> R applied to the attended token u = X^T s."""
+
+    def value(self, u: Array) -> Array:  # (..., n, d) -> (..., n)
+        ...
+
+    def grad(self, u: Array) -> Array:  # (..., n, d) -> (..., n, d): nabla psi(u)
+        ...
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """psi(u) = v^T u (TF-SVM's linear head; v may carry batch dims (..., d))."""
+
+    v: Array
+
+    def value(self, u: Array) -> Array:
+        xp = namespace(u, self.v)
+        return xp.sum(u * self.v[..., None, :], axis=-1)
+
+    def grad(self, u: Array) -> Array:
+        xp = namespace(u, self.v)
+        return xp.broadcast_to(self.v[..., None, :], u.shape) * 1.0
+
+
+@dataclass(frozen=True)
+class ReLUHead:
+    """psi(u) = 1^T ReLU(V^T u) with V of shape (d, h) (official ``multi_token_converge`` head)."""
+
+    V: Array
+
+    def value(self, u: Array) -> Array:
+        xp = namespace(u, self.V)
+        return xp.sum(xp.maximum(xp.matmul(u, self.V), 0.0), axis=-1)
+
+    def grad(self, u: Array) -> Array:
+        xp = namespace(u, self.V)
+        active = xp.astype(xp.matmul(u, self.V) > 0, u.dtype)
+        return xp.matmul(active, xp.matrix_transpose(self.V))
+
+
+@dataclass(frozen=True)
+class QuadraticHead:
+    """psi(u) = v^T u - lam ||u||^2 (TF-SVM's lambda-head; several tokens stay selected)."""
+
+    v: Array
+    lam: float
+
+    def value(self, u: Array) -> Array:
+        xp = namespace(u, self.v)
+        return xp.sum(u * self.v[..., None, :], axis=-1) - self.lam * xp.sum(u * u, axis=-1)
+
+    def grad(self, u: Array) -> Array:
+        return self.v[..., None, :] - 2.0 * self.lam * u
+
+
+def probabilities(X: Array, W: Array, Z: Array) -> Array:
+    """Softmax attention s_i = softmax(X_i W z_i), shape (..., n, T)."""
+    return softmax(attention_logits(X, queries(W, Z)))
+
+
+def outputs(X: Array, W: Array, Z: Array, head: Head) -> Array:
+    """Model outputs f_i = psi(X_i^T softmax(X_i W z_i)), shape (..., n) (TF-SVM Eq. (1))."""
+    return head.value(attend(X, probabilities(X, W, Z)))
+
+
+def kq_outputs(X: Array, K: Array, Q: Array, Z: Array, head: Head) -> Array:
+    """Outputs of the (K, Q) parameterization, W = K Q^T with K, Q in R^{d x m}."""
+    xp = namespace(K, Q)
+    return outputs(X, xp.matmul(K, xp.matrix_transpose(Q)), Z, head)
+
+
+def prompt_probabilities(X: Array, p: Array, key: Array | None = None) -> Array:
+    """MMTS attention softmax(X W p) with a shared prompt p (..., d) and fixed key matrix W."""
+    xp = namespace(X, p)
+    q = p if key is None else xp.matmul(key, p[..., None])[..., 0]
+    n = X.shape[-3]
+    return softmax(attention_logits(X, xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1]))))
+
+
+def prompt_outputs(X: Array, p: Array, v: Array, key: Array | None = None) -> Array:
+    """MMTS prompt attention f(X) = <X v, softmax(X W p)> (arXiv 2306.13596, Eq. (1))."""
+    return LinearHead(v).value(attend(X, prompt_probabilities(X, p, key)))
+
+
+def self_attention_queries(X: Array, index: int = 0) -> Array:
+    """Self-attention queries z_i = x_{i,index}."""
+    return X[..., index, :]

@@ -1,0 +1,296 @@
+"""Batched gradient descent for every parameterization (TF-SVM Sec. 2 and its experiments; MMTS).
+
+The official experiments use normalized GD, theta <- theta - eta * grad / ||grad||_F, applied to
+each parameter separately (W; or K and Q; or p and v), with eta = 0.1. Plain GD is
+theta <- theta - eta * grad. B independent runs (different data and/or initialisations) are one
+tensor computation: every array may carry a leading batch axis, and the gradient formulas of
+``reference.gradients`` broadcast over it. Iterates are kept at chosen checkpoints so that
+direction curves (correlation with an SVM solution over iterations) can be drawn afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference.errors import ProblemError
+from reference.gradients import grad_KQ, grad_p, grad_W
+from reference.losses import Loss
+from reference.models import Head, LinearHead, QuadraticHead, ReLUHead
+
+Array = Any
+GradFn = Callable[[dict[str, np.ndarray]], tuple[dict[str, np.ndarray], Any]]
+Projection = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+# number of trailing axes that make up one parameter (matrices: 2, vectors: 1)
+_PARAM_NDIM = {"W": 2, "K": 2, "Q": 2, "p": 1, "v": 1}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of a batched training run.
+
+    Attributes:
+        params: final parameters, each with the batch axis first.
+        checkpoints: iteration numbers at which iterates were recorded (0 = initialisation).
+        history: parameter name -> iterates, shape (B, C, ...) for C checkpoints.
+        risk: risk at each checkpoint, shape (B, C).
+        probs: final softmax probabilities, shape (B, n, T).
+        selected: final selection argmax_t s_it, shape (B, n).
+    """
+
+    params: dict[str, np.ndarray]
+    checkpoints: np.ndarray
+    history: dict[str, np.ndarray]
+    risk: np.ndarray
+    probs: np.ndarray
+    selected: np.ndarray
+
+    @property
+    def min_max_prob(self) -> np.ndarray:
+        """Per run: the smallest over inputs of the largest softmax probability, shape (B,)."""
+        return self.probs.max(axis=-1).min(axis=-1)
+
+
+def _norm(x: np.ndarray, k: int) -> np.ndarray:
+    return np.sqrt(np.sum(x * x, axis=tuple(range(-k, 0)), keepdims=True))
+
+
+def _validate_schedule(steps: int, lr: float) -> None:
+    if int(steps) != steps or steps < 0:
+        raise ProblemError("steps", f"must be an integer >= 0, got {steps!r}")
+    if not np.isfinite(lr) or lr <= 0:
+        raise ProblemError("lr", f"must be a positive finite number, got {lr!r}")
+
+
+def descend(
+    params: Mapping[str, np.ndarray],
+    grad_fn: GradFn,
+    *,
+    steps: int,
+    lr: float,
+    normalized: bool = True,
+    checkpoints: Iterable[int] | None = None,
+    project: Projection | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray, Any]:
+    """The one descent loop behind every trainer.
+
+    ``grad_fn(params) -> (grads, evaluation)`` where ``evaluation.risk`` has shape (B,).
+    Normalized GD divides each parameter's gradient by its own Frobenius norm, per run; a zero
+    gradient gives a zero step (never a division by zero). Returns (final params, checkpoints,
+    history, risk history, last evaluation).
+    """
+    _validate_schedule(steps, lr)
+    cps = np.unique(np.clip(np.array(sorted(set(checkpoints or [0, steps])), dtype=int), 0, steps))
+    if cps.size == 0 or cps[-1] != steps:
+        cps = np.append(cps, steps)
+    current = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+    history: dict[str, list[np.ndarray]] = {k: [] for k in current}
+    risks: list[np.ndarray] = []
+    next_cp = 0
+    ev = None
+    for it in range(steps + 1):
+        grads, ev = grad_fn(current)
+        if next_cp < len(cps) and it == cps[next_cp]:
+            for k, val in current.items():
+                history[k].append(val.copy())
+            risks.append(np.asarray(ev.risk, dtype=np.float64).copy())
+            next_cp += 1
+        if it == steps:
+            break
+        eta = lr if lr_schedule is None else lr * lr_schedule(it)
+        for k, g in grads.items():
+            if normalized:
+                nrm = _norm(g, _PARAM_NDIM[k])
+                g = np.divide(g, nrm, out=np.zeros_like(g), where=nrm > 0)
+            current[k] -= eta * g
+        if project is not None:
+            current = project(current)
+    hist = {k: np.stack(v, axis=1) for k, v in history.items()}
+    return current, cps, hist, np.stack(risks, axis=1), ev
+
+
+def _batched(x: np.ndarray, ndim: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x if x.ndim > ndim else x[None]
+
+
+def _result(final: dict, cps: np.ndarray, hist: dict, risk: np.ndarray, ev: Any) -> TrainResult:
+    probs = np.asarray(ev.probs)
+    B = risk.shape[0]
+    probs = np.broadcast_to(probs, (B, *probs.shape[-2:])) if probs.ndim == 2 else probs
+    return TrainResult(
+        params=final,
+        checkpoints=cps,
+        history=hist,
+        risk=risk,
+        probs=probs,
+        selected=probs.argmax(axis=-1),
+    )
+
+
+def _as_head(head: Head | np.ndarray) -> Head:
+    if isinstance(head, (LinearHead, ReLUHead, QuadraticHead)):
+        return head
+    return LinearHead(np.asarray(head, dtype=np.float64))
+
+
+def _token_values(X: np.ndarray, head: Head) -> np.ndarray | None:
+    """h = X v for a linear head (constant during training), else None."""
+    if isinstance(head, LinearHead):
+        return np.matmul(X, np.asarray(head.v)[..., None, :, None])[..., 0]
+    return None
+
+
+def train_W(
+    X: np.ndarray,
+    Y: np.ndarray,
+    Z: np.ndarray,
+    head: Head | np.ndarray,
+    W0: np.ndarray,
+    *,
+    steps: int = 2000,
+    lr: float = 0.1,
+    normalized: bool = True,
+    loss: str | Loss = "logistic",
+    checkpoints: Iterable[int] | None = None,
+    project: Projection | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+) -> TrainResult:
+    """(Normalized) GD on L(W), batched over runs: W0 has shape (B, d, d); data may be shared
+    (n, T, d) or per run (B, n, T, d). ``head`` is a Head or the vector v of a linear head."""
+    h = _as_head(head)
+    values = _token_values(X, h)
+
+    def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
+        g, ev = grad_W(X, Y, par["W"], Z, h, loss, values)
+        return {"W": g}, ev
+
+    out = descend(
+        {"W": _batched(W0, 2)},
+        grad_fn,
+        steps=steps,
+        lr=lr,
+        normalized=normalized,
+        checkpoints=checkpoints,
+        project=project,
+        lr_schedule=lr_schedule,
+    )
+    return _result(*out)
+
+
+def train_KQ(
+    X: np.ndarray,
+    Y: np.ndarray,
+    Z: np.ndarray,
+    head: Head | np.ndarray,
+    K0: np.ndarray,
+    Q0: np.ndarray,
+    *,
+    steps: int = 2000,
+    lr: float = 0.1,
+    normalized: bool = True,
+    loss: str | Loss = "logistic",
+    ridge: float = 0.0,
+    checkpoints: Iterable[int] | None = None,
+    project: Projection | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+) -> TrainResult:
+    """(Normalized) GD on L(K Q^T) with K and Q normalized separately (official code), optional
+    ridge lam (||K||^2 + ||Q||^2) (the official code uses lam = float64 eps). History holds K, Q."""
+    h = _as_head(head)
+    values = _token_values(X, h)
+
+    def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
+        gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values)
+        if ridge:
+            gK = gK + 2 * ridge * par["K"]
+            gQ = gQ + 2 * ridge * par["Q"]
+        return {"K": gK, "Q": gQ}, ev
+
+    out = descend(
+        {"K": _batched(K0, 2), "Q": _batched(Q0, 2)},
+        grad_fn,
+        steps=steps,
+        lr=lr,
+        normalized=normalized,
+        checkpoints=checkpoints,
+        project=project,
+        lr_schedule=lr_schedule,
+    )
+    return _result(*out)
+
+
+def train_prompt(
+    X: np.ndarray,
+    Y: np.ndarray,
+    v: np.ndarray,
+    p0: np.ndarray,
+    *,
+    key: np.ndarray | None = None,
+    train_v: bool = False,
+    v0: np.ndarray | None = None,
+    steps: int = 1000,
+    lr: float = 0.1,
+    normalized: bool = True,
+    loss: str | Loss = "logistic",
+    checkpoints: Iterable[int] | None = None,
+    project: Projection | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+) -> TrainResult:
+    """(Normalized) GD on MMTS's L(p) (or jointly on (v, p) when ``train_v``), batched over runs.
+
+    p0 has shape (B, d); the key matrix W (default identity) is fixed. With ``train_v`` the
+    history also holds v, and v0 (default: v) initialises it."""
+    params = {"p": _batched(p0, 1)}
+    if train_v:
+        start = v if v0 is None else v0
+        params["v"] = np.broadcast_to(_batched(start, 1), params["p"].shape[:-1] + (np.shape(start)[-1],)).copy()
+
+    def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
+        head_v = par["v"] if train_v else v
+        gp, gv, ev = grad_p(X, Y, par["p"], head_v, key, loss)
+        return ({"p": gp, "v": gv} if train_v else {"p": gp}), ev
+
+    out = descend(
+        params,
+        grad_fn,
+        steps=steps,
+        lr=lr,
+        normalized=normalized,
+        checkpoints=checkpoints,
+        project=project,
+        lr_schedule=lr_schedule,
+    )
+    return _result(*out)
+
+
+def uniform_init(shape: tuple[int, ...], seed: int, scale: float | None = None) -> np.ndarray:
+    """PyTorch's default nn.Linear initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded.
+
+    ``shape`` is (B, rows, cols) or (B, d); fan_in is the last dimension unless ``scale`` is given.
+    """
+    bound = 1.0 / np.sqrt(shape[-1]) if scale is None else scale
+    return np.random.default_rng(seed).uniform(-bound, bound, size=shape)
+
+
+def log_checkpoints(steps: int, per_decade: int = 6) -> np.ndarray:
+    """0 and a logarithmic grid of iterations up to ``steps`` (for direction curves)."""
+    if steps <= 0:
+        return np.array([0])
+    grid = np.unique(np.round(np.logspace(0, np.log10(steps), per_decade * int(np.ceil(np.log10(steps + 1))) + 1)))
+    return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
+
+
+def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """corr(A, B) = <A, B> / (||A||_F ||B||_F) over the last two axes (the papers' coefficient)."""
+    A = np.asarray(A)
+    B = np.asarray(B)
+    axes = (-2, -1) if A.ndim >= 2 and B.ndim >= 2 else (-1,)
+    num = np.sum(A * B, axis=axes)
+    den = np.sqrt(np.sum(A * A, axis=axes) * np.sum(B * B, axis=axes))
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
