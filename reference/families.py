@@ -96,7 +96,8 @@ def equal_scores_family(
 def near_tie_family(
     n: int, T: int, d: int, seed: int, *, gap: float = 1e-3, self_attention: bool = False
 ) -> AttentionProblem:
-    """Paper data with the runner-up score moved to exactly ``gap`` below the optimal score.
+    """Paper data with the runner-up score moved to exactly ``gap`` below the optimal score (and
+    any other token within the gap moved down to that level).
 
     gap = 0 gives an exact tie (the unique-optimal-token hypothesis fails); small gaps stress it.
     """
@@ -106,11 +107,14 @@ def near_tie_family(
     base = paper_family(n, T, d, seed, self_attention=False)
     X = np.array(base.X)
     gamma = base.scores
-    order = np.argsort(-gamma, axis=1, kind="stable")
-    best, second = order[:, 0], order[:, 1]
     rows = np.arange(n)
-    shift = (gamma[rows, best] - gap) - gamma[rows, second]  # desired change in score
-    X[rows, second] += (base.Y * shift)[:, None] * base.v[None, :]
+    best = np.argmax(gamma, axis=1)
+    ceiling = gamma[rows, best] - gap
+    target = np.minimum(gamma, ceiling[:, None])  # nobody else within the gap of the optimum
+    others = np.where(np.arange(T)[None, :] == best[:, None], -np.inf, target)
+    target[rows, np.argmax(others, axis=1)] = ceiling  # the runner-up sits exactly gap below
+    target[rows, best] = gamma[rows, best]
+    X += (base.Y[:, None] * (target - gamma))[..., None] * base.v  # move scores along v (|v| = 1)
     if self_attention:
         return AttentionProblem.self_attention(X, base.Y, base.v, index=0)
     return AttentionProblem(X, base.Y, base.v, base.Z)

@@ -73,13 +73,14 @@ def evaluate_queries(
     # value r instead, h_t - s^T h = (h_t - r) - sum_k s_k (h_k - r), keeps full relative accuracy.
     if isinstance(head, LinearHead):
         h = xp.matmul(X, head.v[..., None, :, None])[..., 0] if token_values is None else token_values
+        h = xp.broadcast_to(h, s.shape)
         hr = h - xp.take_along_axis(h, top, axis=-1)
         shift = row_sums(s * hr)
         f = (xp.take_along_axis(h, top, axis=-1) + shift)[..., 0]  # s^T h, accurately
     else:
         u = attend(X, s)
         f = head.value(u)
-        h = xp.matmul(X, head.grad(u)[..., None])[..., 0]  # h_t = x_t^T grad psi(u)
+        h = xp.broadcast_to(xp.matmul(X, head.grad(u)[..., None])[..., 0], s.shape)
         hr = h - xp.take_along_axis(h, top, axis=-1)
         shift = row_sums(s * hr)
     margin = Y * f

@@ -85,7 +85,8 @@ def descend(
     history, risk history, last evaluation).
     """
     _validate_schedule(steps, lr)
-    cps = np.unique(np.clip(np.array(sorted(set(checkpoints or [0, steps])), dtype=int), 0, steps))
+    wanted = [0, steps] if checkpoints is None else [int(c) for c in checkpoints]
+    cps = np.unique(np.clip(np.array(wanted, dtype=int), 0, steps))
     if cps.size == 0 or cps[-1] != steps:
         cps = np.append(cps, steps)
     current = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}

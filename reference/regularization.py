@@ -1,0 +1,167 @@
+"""Regularization paths (TF-SVM, the regularization-path theorems for W and (K, Q)):
+
+    W_R      in argmin_{||W||_F <= R} L(W)
+    (K, Q)_R in argmin_{||K||_F^2 + ||Q||_F^2 <= 2R} L(K Q^T)   (then ||K Q^T||_* <= R).
+
+The problems are nonconvex, so they are approximated by projected normalized GD from several
+starts run as one batch (random starts plus, when given, a warm start such as the previous radius'
+solution rescaled), with a step that decays from 0.1 R to 0.001 R. The best start is returned with
+its loss and the losses of all starts, so a caller can see how much the starts disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference.errors import ProblemError
+from reference.gradients import risk_W
+from reference.models import LinearHead
+from reference.problem import AttentionProblem
+from reference.training import train_KQ, train_W
+
+
+@dataclass(frozen=True)
+class PathPoint:
+    """The best point found at radius R, with its loss and the final loss of every start."""
+
+    R: float
+    W: np.ndarray  # (d, d): W_R, or K Q^T for the (K, Q) path
+    loss: float
+    start_losses: np.ndarray
+    K: np.ndarray | None = None
+    Q: np.ndarray | None = None
+
+
+def _schedule(steps: int):
+    def factor(k: int) -> float:
+        return float(np.exp(np.log(1e-2) * k / max(steps - 1, 1)))
+
+    return factor
+
+
+def _project_ball(R: float):
+    def project(par: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        W = par["W"]
+        nrm = np.sqrt(np.sum(W * W, axis=(-2, -1), keepdims=True))
+        return {"W": W * np.minimum(1.0, R / np.maximum(nrm, 1e-300))}
+
+    return project
+
+
+def _project_kq(R: float):
+    def project(par: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        K, Q = par["K"], par["Q"]
+        tot = np.sum(K * K, axis=(-2, -1), keepdims=True) + np.sum(Q * Q, axis=(-2, -1), keepdims=True)
+        scale = np.sqrt(np.minimum(1.0, 2.0 * R / np.maximum(tot, 1e-300)))
+        return {"K": K * scale, "Q": Q * scale}
+
+    return project
+
+
+def _check(R: float, starts: int, steps: int) -> None:
+    if not np.isfinite(R) or R <= 0:
+        raise ProblemError("R", f"radius must be positive and finite, got {R!r}")
+    if starts < 1:
+        raise ProblemError("starts", f"need at least one start, got {starts}")
+    if steps < 1:
+        raise ProblemError("steps", f"need at least one step, got {steps}")
+
+
+def regularization_path_W(
+    problem: AttentionProblem,
+    R: float,
+    *,
+    starts: int = 8,
+    steps: int = 1500,
+    seed: int = 0,
+    warm: np.ndarray | None = None,
+    loss: str = "logistic",
+) -> PathPoint:
+    """Approximate W_R = argmin_{||W||_F <= R} L(W) by multi-start projected normalized GD."""
+    _check(R, starts, steps)
+    d = problem.d
+    rng = np.random.default_rng(seed)
+    W0 = rng.standard_normal((starts, d, d))
+    W0 *= R / np.linalg.norm(W0, axis=(1, 2), keepdims=True)
+    if warm is not None:
+        w = np.asarray(warm, dtype=np.float64)
+        W0[0] = w * (R / max(np.linalg.norm(w), 1e-300))
+    res = train_W(
+        problem.X, problem.Y, problem.Z, problem.v, W0,
+        steps=steps, lr=0.1 * R, loss=loss,
+        project=_project_ball(R), lr_schedule=_schedule(steps),
+    )
+    final = res.params["W"]
+    losses = np.asarray(risk_W(problem.X, problem.Y, final, problem.Z, LinearHead(problem.v), loss))
+    best = int(np.argmin(losses))
+    return PathPoint(R=float(R), W=final[best], loss=float(losses[best]), start_losses=losses)
+
+
+def regularization_path_KQ(
+    problem: AttentionProblem,
+    R: float,
+    *,
+    m: int | None = None,
+    starts: int = 8,
+    steps: int = 1500,
+    seed: int = 0,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
+    loss: str = "logistic",
+) -> PathPoint:
+    """Approximate (K, Q)_R = argmin_{||K||^2 + ||Q||^2 <= 2R} L(K Q^T); returns W = K Q^T."""
+    _check(R, starts, steps)
+    d = problem.d
+    m = d if m is None else int(m)
+    if m < 1:
+        raise ProblemError("m", f"key/query width must be >= 1, got {m}")
+    rng = np.random.default_rng(seed)
+    K0 = rng.standard_normal((starts, d, m))
+    Q0 = rng.standard_normal((starts, d, m))
+    tot = np.sum(K0**2, axis=(1, 2), keepdims=True) + np.sum(Q0**2, axis=(1, 2), keepdims=True)
+    K0 *= np.sqrt(2 * R / tot)
+    Q0 *= np.sqrt(2 * R / tot)
+    if warm is not None:
+        k, q = (np.asarray(a, dtype=np.float64) for a in warm)
+        s = np.sqrt(2 * R / max(np.sum(k**2) + np.sum(q**2), 1e-300))
+        K0[0], Q0[0] = k * s, q * s
+    res = train_KQ(
+        problem.X, problem.Y, problem.Z, problem.v, K0, Q0,
+        steps=steps, lr=0.1 * np.sqrt(R), loss=loss,
+        project=_project_kq(R), lr_schedule=_schedule(steps),
+    )
+    K, Q = res.params["K"], res.params["Q"]
+    W = K @ np.swapaxes(Q, -1, -2)
+    losses = np.asarray(risk_W(problem.X, problem.Y, W, problem.Z, LinearHead(problem.v), loss))
+    best = int(np.argmin(losses))
+    return PathPoint(
+        R=float(R), W=W[best], loss=float(losses[best]), start_losses=losses, K=K[best], Q=Q[best]
+    )
+
+
+def regularization_path(
+    problem: AttentionProblem,
+    radii: list[float] | np.ndarray,
+    *,
+    param: str = "W",
+    starts: int = 8,
+    steps: int = 1500,
+    seed: int = 0,
+    m: int | None = None,
+    loss: str = "logistic",
+) -> list[PathPoint]:
+    """The path over increasing radii, each radius warm-started from the previous solution."""
+    if param not in ("W", "KQ"):
+        raise ProblemError("param", f"must be 'W' or 'KQ', got {param!r}")
+    points: list[PathPoint] = []
+    for j, R in enumerate(sorted(float(r) for r in radii)):
+        if param == "W":
+            warm = points[-1].W if points else None
+            points.append(regularization_path_W(
+                problem, R, starts=starts, steps=steps, seed=seed + j, warm=warm, loss=loss))
+        else:
+            warm_kq = (points[-1].K, points[-1].Q) if points else None
+            points.append(regularization_path_KQ(
+                problem, R, m=m, starts=starts, steps=steps, seed=seed + j, warm=warm_kq, loss=loss))
+    return points
