@@ -88,7 +88,10 @@ def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
         table.add_column(col)
     for row in rows:
         table.add_row(*(fmt(x) for x in row))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
 
 
 def fmt(x: Any) -> str:

@@ -1,0 +1,1 @@
+"""Claim records, one module per source: TF-SVM, MMTS, symbolic/numeric agreement, related work."""

@@ -1,0 +1,110 @@
+"""Shared pieces of claim checks: instance specs, training runs, SVM directions, evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from properties.verdicts import Evidence, Status
+from reference.att_svm import solve_att_svm
+from reference.errors import InfeasibleSVM, ProblemError
+from reference.families import make_problem
+from reference.problem import AttentionProblem
+from reference.token_optimality import is_locally_optimal, optimal_tokens
+from reference.training import correlation, log_checkpoints, train_W, uniform_init
+
+SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax prob exceeds this
+
+
+def build_problem(spec: Mapping[str, Any]) -> AttentionProblem:
+    """The attention problem of a spec {family, n, T, d, seed, options}."""
+    return make_problem(spec["family"], spec["n"], spec["T"], spec["d"], spec["seed"],
+                        **dict(spec.get("options", {})))
+
+
+def problem_spec_strategy(
+    family: str,
+    n: tuple[int, int],
+    T: tuple[int, int],
+    d: tuple[int, int] | None = None,
+    *,
+    overparameterized: bool = False,
+    extra: dict[str, st.SearchStrategy] | None = None,
+    **options: Any,
+) -> st.SearchStrategy[dict]:
+    """Specs of one family; with ``overparameterized`` d = max(T-1, n) + k, k in ``d``."""
+    def make(t: tuple[int, int, int, int, dict]) -> dict:
+        nn, TT, dd, seed, rest = t
+        if overparameterized:
+            dd = max(TT - 1, nn) + dd
+        return {"family": family, "n": nn, "T": TT, "d": dd, "seed": seed,
+                "options": dict(options), **rest}
+
+    rest = st.fixed_dictionaries(extra or {})
+    return st.tuples(st.integers(*n), st.integers(*T), st.integers(*(d or (0, 2))),
+                     st.integers(0, 2**31 - 1), rest).map(make)
+
+
+def evidence(status: Status, gap: float, threshold: float, **kw: Any) -> Evidence:
+    return Evidence(status=status, gap=float(gap), threshold=float(threshold), **kw)
+
+
+def out_of_scope(note: str, **details: Any) -> Evidence:
+    return Evidence(status="out_of_scope", gap=float("nan"), threshold=float("nan"), note=note,
+                    details=details)
+
+
+def svm_direction(problem: AttentionProblem, select: Sequence[int] | np.ndarray) -> np.ndarray | None:
+    """W^mm_alpha (certified Frobenius solver), or None when Att-SVM_alpha is infeasible."""
+    try:
+        return solve_att_svm(problem, np.asarray(select)).W
+    except InfeasibleSVM:
+        return None
+
+
+def unique_opt(problem: AttentionProblem) -> np.ndarray | None:
+    opt = optimal_tokens(problem)
+    return opt.tokens if opt.unique else None
+
+
+def train_runs(
+    problem: AttentionProblem, inits: np.ndarray, steps: int, lr: float = 0.1, **kw: Any
+):
+    """Normalized GD from a batch of initialisations, checkpoints on a log grid."""
+    return train_W(problem.X, problem.Y, problem.Z, problem.v, inits, steps=steps, lr=lr,
+                   checkpoints=log_checkpoints(steps), **kw)
+
+
+def random_inits(d: int, runs: int, seed: int) -> np.ndarray:
+    return uniform_init((runs, d, d), seed)
+
+
+def corr_curve(history: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
+    """corr(W(k), W_ref) at each checkpoint, history (C, d, d)."""
+    return correlation(history, W_ref[None])
+
+
+def single_deviations(problem: AttentionProblem, alpha: np.ndarray) -> list[np.ndarray]:
+    """All selections that differ from alpha in exactly one input."""
+    out = []
+    for i in range(problem.n):
+        for t in range(problem.T):
+            if t != alpha[i]:
+                a = alpha.copy()
+                a[i] = t
+                out.append(a)
+    return out
+
+
+def locally_optimal_deviation(problem: AttentionProblem, alpha: np.ndarray) -> np.ndarray | None:
+    """A locally-optimal selection differing from alpha in one input (first found), else None."""
+    for a in single_deviations(problem, alpha):
+        try:
+            if is_locally_optimal(problem, a):
+                return a
+        except ProblemError:
+            continue
+    return None

@@ -1,0 +1,105 @@
+"""Counterexample records: .npz (the problem, when the instance is one) + .json (claim id, spec,
+seed, evidence, versions), written atomically; replay re-runs the check and compares the evidence
+exactly. The hypothesis example database is a cache; these files are the record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from properties.registry import get_claim
+from properties.verdicts import Evidence
+from reference.errors import ProblemError
+from reference.problem import AttentionProblem
+
+PACKAGES = ("attnsvm", "numpy", "scipy", "torch", "sympy", "cvxpy", "clarabel", "hypothesis")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_name(claim_id: str, spec: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{claim_id.replace('.', '_')}-{digest}"
+
+
+def save_counterexample(
+    out_dir: str | os.PathLike[str], claim_id: str, spec: dict[str, Any], evidence: Evidence,
+    search_seed: int | None = None,
+) -> Path:
+    """Write <name>.json (+ <name>.npz with the problem arrays when the claim builds one)."""
+    claim = get_claim(claim_id)
+    out = Path(out_dir)
+    name = record_name(claim_id, spec)
+    record: dict[str, Any] = {
+        "claim": claim_id, "expected": claim.expected.value, "spec": spec,
+        "seed": search_seed, "evidence": evidence.as_dict(), "versions": versions(),
+        "problem": None,
+    }
+    if claim.build_problem is not None:
+        problem = claim.build_problem(spec)
+        npz = problem.save(out / f"{name}.npz")
+        record["problem"] = npz.name
+    path = out / f"{name}.json"
+    _atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def load_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if p.suffix == ".npz":
+        p = p.with_suffix(".json")
+    if not p.is_file():
+        raise ProblemError("file", f"no such counterexample record: {p}")
+    try:
+        record = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ProblemError("file", f"{p} is not valid JSON ({exc.msg})") from None
+    for key in ("claim", "spec", "evidence"):
+        if key not in record:
+            raise ProblemError("file", f"{p} lacks the field {key!r}")
+    record["_path"] = str(p)
+    return record
+
+
+def replay(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Re-run a saved counterexample; report whether problem and evidence reproduce exactly."""
+    record = load_record(path)
+    claim = get_claim(record["claim"])
+    problem_same = None
+    if record.get("problem") and claim.build_problem is not None:
+        saved = AttentionProblem.load(Path(record["_path"]).parent / record["problem"])
+        problem_same = saved == claim.build_problem(record["spec"])
+    evidence = claim.check(record["spec"])
+    now = json.loads(json.dumps(evidence.as_dict()))
+    same = now == record["evidence"]
+    return {
+        "claim": record["claim"], "reproduced": bool(same and problem_same is not False),
+        "evidence_identical": same, "problem_identical": problem_same,
+        "status": evidence.status, "saved_evidence": record["evidence"], "replayed_evidence": now,
+    }

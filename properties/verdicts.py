@@ -1,0 +1,100 @@
+"""Evidence and verdicts (DESIGN.md, "Claims").
+
+A claim's ``check`` turns one instance into ``Evidence``: the measured gap, the threshold it is
+judged against, the trend over checkpoints for asymptotic claims, and a status:
+
+    ok              the claim's statement holds on this instance
+    counterexample  the statement fails on this instance (for a limit claim: the limit shows)
+    out_of_scope    the instance does not satisfy the claim's premises
+    inconclusive    the budget was too small to decide (e.g. softmax not yet saturated)
+
+The runner aggregates the statuses of all instances tried into one ``Verdict``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+Status = Literal["ok", "counterexample", "out_of_scope", "inconclusive"]
+STATUSES: tuple[Status, ...] = ("ok", "counterexample", "out_of_scope", "inconclusive")
+
+
+class Verdict(str, Enum):
+    HELD = "held"
+    VIOLATED = "violated"
+    LIMIT_CONFIRMED = "limit confirmed"
+    OUT_OF_SCOPE = "out of scope"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Expected(str, Enum):
+    HOLDS = "holds"  # a theorem: no counterexample may exist
+    FAILS = "fails"  # a limit: a counterexample must exist
+    OPEN = "open"  # an empirical or open statement: any verdict is informative
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one instance showed.
+
+    ``score`` orders instances by how close they come to a counterexample (hypothesis'
+    ``target()`` maximises it); by default it is gap - threshold for "gap must stay below".
+    """
+
+    status: Status
+    gap: float
+    threshold: float
+    score: float | None = None
+    trend: tuple[float, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown evidence status {self.status!r}")
+
+    @property
+    def target_score(self) -> float:
+        s = self.gap - self.threshold if self.score is None else self.score
+        return float(s) if math.isfinite(s) else (1e300 if s > 0 else -1e300)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["trend"] = list(self.trend)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Evidence:
+        return cls(**{**d, "trend": tuple(d.get("trend", ()))})
+
+
+def verdict_from(statuses: list[Status], expected: Expected) -> Verdict:
+    """Aggregate instance statuses into a verdict.
+
+    Any counterexample decides: a limit claim is confirmed, a theorem is violated (an open claim
+    reports the counterexample as a violation of its statement). Otherwise the claim held if at
+    least one in-scope instance was decided; it is inconclusive if every in-scope instance was;
+    out of scope if none was in scope.
+    """
+    if "counterexample" in statuses:
+        return Verdict.LIMIT_CONFIRMED if expected is Expected.FAILS else Verdict.VIOLATED
+    if "ok" in statuses:
+        return Verdict.HELD
+    if "inconclusive" in statuses:
+        return Verdict.INCONCLUSIVE
+    return Verdict.OUT_OF_SCOPE
+
+
+def matches(verdict: Verdict, expected: Expected, known: Verdict | None = None) -> bool:
+    """Whether a verdict is what the registry expects (``known`` records an accepted finding,
+    like an expected failure in PyTorch's OpInfo, with its instance)."""
+    if known is not None:
+        return verdict is known
+    if expected is Expected.HOLDS:
+        return verdict is Verdict.HELD
+    if expected is Expected.FAILS:
+        return verdict is Verdict.LIMIT_CONFIRMED
+    return True
