@@ -37,13 +37,38 @@ Array = Any
 @dataclass(frozen=True)
 class RiskEvaluation:
     """The gradient with respect to every effective query and the forward quantities; the risk
-    itself is evaluated on demand (training loops need it only at checkpoints)."""
+    itself is evaluated on demand (training loops need it only at checkpoints).
 
-    dq: Array  # (..., n, d)
+    ``dq`` is the true gradient; ``dq_scaled`` is the same gradient times a positive factor per
+    batch element, exp(-log_scale), chosen so that its largest input contribution is O(1). The
+    true gradient underflows to exactly zero once the loss or the softmax saturates far enough
+    (l'(m) ~ e^{-m}, non-selected s_t ~ e^{-gap}); its direction, which is all normalized GD
+    uses, stays exact in ``dq_scaled``.
+    """
+
+    unit: Array  # (..., n, d): dL/dq_i = exp(log_coeff_i) * unit_i
+    log_coeff: Array  # (..., n)
     probs: Array  # (..., n, T)
     outputs: Array  # (..., n)
     margins: Array  # (..., n): Y_i f_i
     loss: Loss
+
+    @property
+    def dq(self) -> Array:
+        """dL/dq_i, shape (..., n, d) (underflows to 0 far into saturation)."""
+        return array_namespace(self.unit).exp(self.log_coeff)[..., None] * self.unit
+
+    @property
+    def log_scale(self) -> Array:
+        """log of the factor between ``dq`` and ``dq_scaled``, shape (...,)."""
+        return array_namespace(self.log_coeff).max(self.log_coeff, axis=-1)
+
+    @property
+    def dq_scaled(self) -> Array:
+        """dq * exp(-log_scale): the gradient's direction with an O(1) largest term."""
+        xp = array_namespace(self.unit)
+        peak = xp.max(self.log_coeff, axis=-1, keepdims=True)
+        return xp.exp(self.log_coeff - peak)[..., None] * self.unit
 
     @property
     def risk(self) -> Array:
@@ -62,32 +87,49 @@ def evaluate_queries(
 ) -> RiskEvaluation:
     """Risk and dL/dq_i for given effective queries q (..., n, d) (the chain rule above).
 
+    Numerics. (diag(s) - s s^T) h = s o (h - s^T h); near saturation h_t - s^T h loses every
+    digit for the dominant token, so h is measured from the dominant token's value h_top:
+    h_t - s^T h = (h_t - h_top) - sum_k s_k (h_k - h_top). Every non-dominant term carries a
+    factor s_t = eps_i r_t, with eps_i the runner-up's probability and r_t = e^{l_t - l_(2)} <= 1;
+    the gradient of input i is l'(m_i) eps_i times an O(1) vector, and that product is formed in
+    log space, so its direction survives when it underflows (see RiskEvaluation).
+
     For a linear head, h = X v does not depend on the parameters; ``token_values`` passes it in
     precomputed (training loops do), which saves two batched products per step.
     """
     xp = array_namespace(X, q)
     ell = get_loss(loss)
-    s, top = softmax_and_argmax(attention_logits(X, q))
-    # (diag(s) - s s^T) h = s o (h - s^T h). Near saturation (1 - s_max below machine epsilon)
-    # h_t - s^T h loses every digit for the dominant token; measuring h from the dominant token's
-    # value r instead, h_t - s^T h = (h_t - r) - sum_k s_k (h_k - r), keeps full relative accuracy.
+    logits = attention_logits(X, q)
+    s, top = softmax_and_argmax(logits)
+    top_mask = xp.arange(logits.shape[-1]) == top
+    is_top = xp.astype(top_mask, logits.dtype)
+    rel = logits - xp.take_along_axis(logits, top, axis=-1)  # <= 0, exactly 0 at the top
+    others = xp.where(top_mask, -xp.inf, rel)
+    second = xp.argmax(others, axis=-1, keepdims=True)
+    l2 = xp.take_along_axis(others, second, axis=-1)  # runner-up's logit minus the top's
+    r = xp.exp(others - l2)  # runner-up = 1, top = 0
+    log_eps = l2 - xp.log(row_sums(xp.exp(rel)))  # log of the runner-up's probability
     if isinstance(head, LinearHead):
         h = xp.matmul(X, head.v[..., None, :, None])[..., 0] if token_values is None else token_values
         h = xp.broadcast_to(h, s.shape)
-        hr = h - xp.take_along_axis(h, top, axis=-1)
-        shift = row_sums(s * hr)
-        f = (xp.take_along_axis(h, top, axis=-1) + shift)[..., 0]  # s^T h, accurately
+        h_top = xp.take_along_axis(h, top, axis=-1)
+        hr = h - h_top
+        S = row_sums(r * hr)  # shift = sum_k s_k (h_k - h_top) = eps * S
+        f = (h_top + xp.exp(log_eps) * S)[..., 0]  # s^T h, accurately
     else:
         u = attend(X, s)
         f = head.value(u)
         h = xp.broadcast_to(xp.matmul(X, head.grad(u)[..., None])[..., 0], s.shape)
         hr = h - xp.take_along_axis(h, top, axis=-1)
-        shift = row_sums(s * hr)
+        S = row_sums(r * hr)
+    shift = xp.exp(log_eps) * S
+    c_unit = r * (hr - shift) - (is_top * s) * S  # centered = eps * c_unit
     margin = Y * f
-    coeff = ell.derivative(margin) * Y / X.shape[-3]  # (..., n)
-    centered = s * (hr - shift)
-    dq = coeff[..., None] * attend(X, centered)
-    return RiskEvaluation(dq=dq, probs=s, outputs=f, margins=margin, loss=ell)
+    log_coeff = ell.log_abs_derivative(margin) + log_eps[..., 0]  # (..., n)
+    sign = -Y / X.shape[-3]  # l' < 0: every loss of Assumption A is strictly decreasing
+    unit = sign[..., None] * attend(X, c_unit)
+    return RiskEvaluation(unit=unit, log_coeff=log_coeff, probs=s, outputs=f, margins=margin,
+                          loss=ell)
 
 
 def risk_W(X: Array, Y: Array, W: Array, Z: Array, head: Head, loss: str | Loss = "logistic") -> Array:
@@ -103,11 +145,15 @@ def grad_W(
     head: Head,
     loss: str | Loss = "logistic",
     token_values: Array | None = None,
+    scaled: bool = False,
 ) -> tuple[Array, RiskEvaluation]:
-    """Closed-form grad_W L = sum_i (dL/dq_i) z_i^T; returns (gradient, evaluation)."""
+    """Closed-form grad_W L = sum_i (dL/dq_i) z_i^T; returns (gradient, evaluation).
+
+    With ``scaled`` the gradient is returned times exp(-ev.log_scale) (same direction, no
+    underflow; what normalized GD needs)."""
     xp = array_namespace(W, Z)
     ev = evaluate_queries(X, Y, queries(W, Z), head, loss, token_values)
-    return xp.matmul(xp.matrix_transpose(ev.dq), Z), ev
+    return xp.matmul(xp.matrix_transpose(ev.dq_scaled if scaled else ev.dq), Z), ev
 
 
 def grad_KQ(
@@ -119,10 +165,13 @@ def grad_KQ(
     head: Head,
     loss: str | Loss = "logistic",
     token_values: Array | None = None,
+    scaled: bool = False,
 ) -> tuple[Array, Array, RiskEvaluation]:
-    """Closed-form gradients of L(K Q^T) (TF-SVM KQ-ERM): (grad_W Q, grad_W^T K, evaluation)."""
+    """Closed-form gradients of L(K Q^T) (TF-SVM KQ-ERM): (grad_W Q, grad_W^T K, evaluation).
+    ``scaled`` as in grad_W (one common positive factor for both)."""
     xp = array_namespace(K, Q)
-    g, ev = grad_W(X, Y, xp.matmul(K, xp.matrix_transpose(Q)), Z, head, loss, token_values)
+    g, ev = grad_W(X, Y, xp.matmul(K, xp.matrix_transpose(Q)), Z, head, loss, token_values,
+                   scaled)
     return xp.matmul(g, Q), xp.matmul(xp.matrix_transpose(g), K), ev
 
 
@@ -134,18 +183,29 @@ def prompt_queries(p: Array, n: int, key: Array | None = None) -> Array:
 
 
 def grad_p(
-    X: Array, Y: Array, p: Array, v: Array, key: Array | None = None, loss: str | Loss = "logistic"
+    X: Array,
+    Y: Array,
+    p: Array,
+    v: Array,
+    key: Array | None = None,
+    loss: str | Loss = "logistic",
+    scaled: bool = False,
 ) -> tuple[Array, Array, RiskEvaluation]:
     """Gradients of MMTS's L(v, p) for f = <X v, softmax(X W p)>: (grad_p, grad_v, evaluation).
 
-    grad_p = W^T sum_i dL/dq_i (MMTS, gradient of the prompt), grad_v = (1/n) sum_i l' Y_i X_i^T s_i.
+    grad_p = W^T sum_i dL/dq_i (MMTS, gradient of the prompt); grad_v = (1/n) sum_i l'(m_i) Y_i
+    X_i^T s_i. With ``scaled`` each is returned times its own positive factor (directions exact,
+    no underflow), for normalized GD which normalizes p and v separately.
     """
     xp = array_namespace(X, p)
     n = X.shape[-3]
     ev = evaluate_queries(X, Y, prompt_queries(p, n, key), LinearHead(v), loss)
-    total = xp.sum(ev.dq, axis=-2)
+    total = xp.sum(ev.dq_scaled if scaled else ev.dq, axis=-2)
     gp = total if key is None else xp.matmul(xp.matrix_transpose(key), total[..., None])[..., 0]
     ell = get_loss(loss)
-    coeff = ell.derivative(Y * ev.outputs) * Y / n
+    log_c = ell.log_abs_derivative(ev.margins)
+    if scaled:
+        log_c = log_c - xp.max(log_c, axis=-1, keepdims=True)
+    coeff = -xp.exp(log_c) * Y / n  # l' = -|l'| (Assumption A)
     gv = xp.sum(coeff[..., None] * attend(X, ev.probs), axis=-2)
     return gp, gv, ev

@@ -24,6 +24,7 @@ class Loss:
     name: str
     value: Callable[[Array], Array]
     derivative: Callable[[Array], Array]
+    log_abs_derivative: Callable[[Array], Array]  # log |l'(x)|, finite where l' underflows
 
 
 def _logistic(x: Array) -> Array:
@@ -52,10 +53,25 @@ def _correlation_prime(x: Array) -> Array:
     return array_namespace(x).ones_like(x) * -1.0
 
 
+def _logistic_log_abs_prime(x: Array) -> Array:
+    xp = array_namespace(x)
+    return -xp.logaddexp(xp.zeros_like(x), x)
+
+
+def _exponential_log_abs_prime(x: Array) -> Array:
+    return -x
+
+
+def _correlation_log_abs_prime(x: Array) -> Array:
+    return array_namespace(x).zeros_like(x)
+
+
 LOSSES: dict[str, Loss] = {
-    "logistic": Loss("logistic", _logistic, _logistic_prime),
-    "exponential": Loss("exponential", _exponential, _exponential_prime),
-    "correlation": Loss("correlation", _correlation, _correlation_prime),
+    "logistic": Loss("logistic", _logistic, _logistic_prime, _logistic_log_abs_prime),
+    "exponential": Loss("exponential", _exponential, _exponential_prime,
+                        _exponential_log_abs_prime),
+    "correlation": Loss("correlation", _correlation, _correlation_prime,
+                        _correlation_log_abs_prime),
 }
 
 

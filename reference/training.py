@@ -1,7 +1,10 @@
 """Batched gradient descent for every parameterization (TF-SVM Sec. 2 and its experiments; MMTS).
 
 The official experiments use normalized GD, theta <- theta - eta * grad / ||grad||_F, applied to
-each parameter separately (W; or K and Q; or p and v), with eta = 0.1. Plain GD is
+each parameter separately (W; or K and Q; or p and v), with eta = 0.1. Normalized GD here uses
+the gradient's direction computed in log space (``RiskEvaluation.dq_scaled``), so it keeps
+moving after the float64 gradient itself underflows to zero (an saturated logistic loss or
+softmax); the official code's g/(||g|| + 1e-9) freezes there instead. Plain GD is
 theta <- theta - eta * grad. B independent runs (different data and/or initialisations) are one
 tensor computation: every array may carry a leading batch axis, and the gradient formulas of
 ``reference.gradients`` broadcast over it. Iterates are kept at chosen checkpoints so that
@@ -168,7 +171,7 @@ def train_W(
     values = _token_values(X, h)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
-        g, ev = grad_W(X, Y, par["W"], Z, h, loss, values)
+        g, ev = grad_W(X, Y, par["W"], Z, h, loss, values, scaled=normalized)
         return {"W": g}, ev
 
     out = descend(
@@ -207,7 +210,8 @@ def train_KQ(
     values = _token_values(X, h)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
-        gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values)
+        gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values,
+                             scaled=normalized and not ridge)
         if ridge:
             gK = gK + 2 * ridge * par["K"]
             gQ = gQ + 2 * ridge * par["Q"]
@@ -254,7 +258,7 @@ def train_prompt(
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         head_v = par["v"] if train_v else v
-        gp, gv, ev = grad_p(X, Y, par["p"], head_v, key, loss)
+        gp, gv, ev = grad_p(X, Y, par["p"], head_v, key, loss, scaled=normalized)
         return ({"p": gp, "v": gv} if train_v else {"p": gp}), ev
 
     out = descend(
