@@ -79,12 +79,14 @@ def descend(
     checkpoints: Iterable[int] | None = None,
     project: Projection | None = None,
     lr_schedule: Callable[[int], float] | None = None,
+    lr_scale: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray, Any]:
     """The one descent loop behind every trainer.
 
     ``grad_fn(params) -> (grads, evaluation)`` where ``evaluation.risk`` has shape (B,).
     Normalized GD divides each parameter's gradient by its own Frobenius norm, per run; a zero
-    gradient gives a zero step (never a division by zero). Returns (final params, checkpoints,
+    gradient gives a zero step (never a division by zero). ``lr_scale`` multiplies the step of
+    named parameters (e.g. a faster head in joint training). Returns (final params, checkpoints,
     history, risk history, last evaluation).
     """
     _validate_schedule(steps, lr)
@@ -111,7 +113,7 @@ def descend(
             if normalized:
                 nrm = _norm(g, _PARAM_NDIM[k])
                 g = np.divide(g, nrm, out=np.zeros_like(g), where=nrm > 0)
-            current[k] -= eta * g
+            current[k] -= (eta if lr_scale is None else eta * lr_scale.get(k, 1.0)) * g
         if project is not None:
             current = project(current)
     hist = {k: np.stack(v, axis=1) for k, v in history.items()}
@@ -239,6 +241,7 @@ def train_prompt(
     key: np.ndarray | None = None,
     train_v: bool = False,
     v0: np.ndarray | None = None,
+    lr_v_ratio: float = 1.0,
     steps: int = 1000,
     lr: float = 0.1,
     normalized: bool = True,
@@ -250,7 +253,8 @@ def train_prompt(
     """(Normalized) GD on MMTS's L(p) (or jointly on (v, p) when ``train_v``), batched over runs.
 
     p0 has shape (B, d); the key matrix W (default identity) is fixed. With ``train_v`` the
-    history also holds v, and v0 (default: v) initialises it."""
+    history also holds v, v0 (default: v) initialises it, and v's step is ``lr_v_ratio`` times
+    p's (equal steps, ratio 1, is the official joint_training protocol)."""
     params = {"p": _batched(p0, 1)}
     if train_v:
         start = v if v0 is None else v0
@@ -270,6 +274,7 @@ def train_prompt(
         checkpoints=checkpoints,
         project=project,
         lr_schedule=lr_schedule,
+        lr_scale={"v": float(lr_v_ratio)} if train_v else None,
     )
     return _result(*out)
 
