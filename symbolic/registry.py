@@ -1,0 +1,49 @@
+"""The registry of derivations: ``DERIVATIONS`` (name -> Derivation, in reading order), ``get``.
+
+Adding a derivation is one module exposing ``DERIVATION`` plus one line in ``_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from symbolic.core import Derivation
+
+_MODULES = (
+    "symbolic.att_svm_dual",
+    "symbolic.representer",
+    "symbolic.gradients",
+    "symbolic.softmax_saturation",
+    "symbolic.descent_condition",
+    "symbolic.variational_nuclear_norm",
+    "symbolic.feasibility",
+    "symbolic.normalized_gd",
+    "symbolic.fwp_linear_attention",
+    "symbolic.policy_gradient_mbr",
+)
+
+
+def _collect() -> dict[str, Derivation]:
+    table: dict[str, Derivation] = {}
+    for module in _MODULES:
+        derivation = importlib.import_module(module).DERIVATION
+        if derivation.name in table:
+            raise RuntimeError(f"duplicate derivation name {derivation.name!r} in {module}")
+        table[derivation.name] = derivation
+    return table
+
+
+DERIVATIONS: dict[str, Derivation] = _collect()
+
+
+def names() -> list[str]:
+    """Registered derivation names, in reading order."""
+    return list(DERIVATIONS)
+
+
+def get(name: str) -> Derivation:
+    """The derivation called ``name``; KeyError (listing the known names) otherwise."""
+    try:
+        return DERIVATIONS[name]
+    except KeyError:
+        raise KeyError(f"unknown derivation {name!r}; known: {', '.join(DERIVATIONS)}") from None

@@ -1,0 +1,127 @@
+"""Every claim in the registry under the ci profile (limits must find their counterexample within
+the budget), plus the registry's machinery: verdict aggregation, records, replay, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from properties.cli import main
+from properties.records import replay, save_counterexample
+from properties.registry import all_claims, get_claim
+from properties.runner import run_claim
+from properties.verdicts import Evidence, Expected, Verdict, matches, verdict_from
+
+CLAIM_IDS = list(all_claims())
+SAVED = sorted((Path(__file__).parent / "counterexamples").glob("*.json"))
+
+
+@pytest.mark.parametrize("claim_id", CLAIM_IDS)
+def test_claim_verdict_matches_expectation(claim_id: str) -> None:
+    report = run_claim(claim_id, "ci")
+    detail = json.dumps({"verdict": report.verdict.value, "counts": report.counts,
+                         "worst": report.worst, "counterexample": report.counterexample},
+                        default=str)[:4000]
+    assert report.matches, f"{claim_id}: {detail}"
+    assert report.tried >= 1
+
+
+def test_every_claim_record_is_complete() -> None:
+    for claim in all_claims().values():
+        assert claim.id and claim.source and claim.statement and claim.conditions
+        assert isinstance(claim.expected, Expected)
+        assert claim.examples_for("ci") >= 0 and claim.examples_for("deep") >= claim.examples_for("ci")
+        if claim.examples_for("ci") == 0:
+            assert claim.samples, f"{claim.id} would never run under ci"
+        if claim.known is not None:
+            assert claim.known_reason, f"{claim.id}: a known verdict needs its reason"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected", "verdict"),
+    [
+        (["ok", "ok"], Expected.HOLDS, Verdict.HELD),
+        (["ok", "counterexample"], Expected.HOLDS, Verdict.VIOLATED),
+        (["ok", "counterexample"], Expected.FAILS, Verdict.LIMIT_CONFIRMED),
+        (["ok"], Expected.FAILS, Verdict.HELD),
+        (["inconclusive", "out_of_scope"], Expected.HOLDS, Verdict.INCONCLUSIVE),
+        (["out_of_scope"], Expected.HOLDS, Verdict.OUT_OF_SCOPE),
+        (["inconclusive", "ok"], Expected.OPEN, Verdict.HELD),
+    ],
+)
+def test_verdict_aggregation(statuses, expected, verdict) -> None:
+    assert verdict_from(statuses, expected) is verdict
+
+
+def test_expectation_matching() -> None:
+    assert matches(Verdict.HELD, Expected.HOLDS)
+    assert not matches(Verdict.INCONCLUSIVE, Expected.HOLDS)
+    assert not matches(Verdict.HELD, Expected.FAILS)
+    assert matches(Verdict.VIOLATED, Expected.OPEN)
+    assert matches(Verdict.INCONCLUSIVE, Expected.HOLDS, known=Verdict.INCONCLUSIVE)
+    assert not matches(Verdict.HELD, Expected.HOLDS, known=Verdict.INCONCLUSIVE)
+
+
+def test_counterexample_round_trip(tmp_path) -> None:
+    report = run_claim("tfsvm.feasible-underparam", "ci")
+    cex = report.counterexample
+    assert cex is not None
+    path = save_counterexample(tmp_path, "tfsvm.feasible-underparam", cex["spec"],
+                               Evidence.from_dict(cex["evidence"]))
+    record = json.loads(path.read_text())
+    assert record["claim"] == "tfsvm.feasible-underparam" and "numpy" in record["versions"]
+    assert (tmp_path / record["problem"]).exists()
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temporaries
+    out = replay(path)
+    assert out["reproduced"] and out["evidence_identical"] and out["problem_identical"]
+
+
+def test_replay_detects_tampering(tmp_path) -> None:
+    report = run_claim("tfsvm.feasible-underparam", "ci")
+    cex = report.counterexample
+    path = save_counterexample(tmp_path, "tfsvm.feasible-underparam", cex["spec"],
+                               Evidence.from_dict(cex["evidence"]))
+    record = json.loads(path.read_text())
+    record["evidence"]["gap"] = record["evidence"]["gap"] + 1.0
+    path.write_text(json.dumps(record))
+    assert not replay(path)["reproduced"]
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+def test_saved_counterexamples_replay_bit_for_bit(path: Path) -> None:
+    out = replay(path)
+    assert out["reproduced"], out
+
+
+def test_cli_list_check_hunt_replay(tmp_path, capsys) -> None:
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["claims"]
+    assert {c["id"] for c in listed} == set(CLAIM_IDS)
+    report = tmp_path / "report.json"
+    code = main(["check", "tfsvm.feasible-overparam", "tfsvm.feasible-underparam",
+                 "--workers", "1", "--json", str(report)])
+    capsys.readouterr()
+    assert code == 0
+    payload = json.loads(report.read_text())
+    assert payload["all_match"] and len(payload["claims"]) == 2
+    code = main(["hunt", "tfsvm.feasible-underparam", "--max-examples", "5", "--out",
+                 str(tmp_path / "cex"), "--json"])
+    hunt = json.loads(capsys.readouterr().out)
+    assert code == 0 and hunt["counterexamples"]
+    assert main(["replay", hunt["counterexamples"][0]]) == 0
+    capsys.readouterr()
+
+
+def test_cli_bad_claim_ids_exit_2(capsys) -> None:
+    assert main(["check", "no.such-claim"]) == 2
+    assert main(["hunt", "no.such-claim"]) == 2
+    assert main(["replay", "/nonexistent/record.json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("Traceback" not in line for line in err)
+
+
+def test_get_claim_returns_the_record() -> None:
+    claim = get_claim("tfsvm.rank-lemma")
+    assert claim.expected is Expected.HOLDS
