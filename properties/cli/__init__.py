@@ -14,7 +14,9 @@ import click
 from properties.cli.common import run_group
 
 COMMAND_MODULES = (
+    "properties.cli.derive_cmd",
     "properties.cli.numerics_cmds",
+    "properties.cli.claims_cmds",
 )
 
 
