@@ -16,6 +16,7 @@ from properties.cli.common import run_group
 COMMAND_MODULES = (
     "properties.cli.derive_cmd",
     "properties.cli.numerics_cmds",
+    "properties.cli.solve_cmd",
     "properties.cli.claims_cmds",
 )
 

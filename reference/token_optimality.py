@@ -1,0 +1,239 @@
+"""Token scores, optimal tokens (with ties), support tokens and locally-optimal selections.
+
+TF-SVM (arXiv 2308.16898), Sec. 2 token scores and Sec. 4 (Def. of SVM-neighbours and
+locally-optimal tokens; same definition as MMTS, arXiv 2306.13596, Sec. 3 with p in place of W):
+
+* γ_it = Y_i vᵀx_it;  opt_i ∈ argmax_t γ_it (unique unless tied: ties are reported, never broken).
+* Support tokens of a feasible selection α: T_i(α) = {t != α_i : (x_{iα_i} − x_it)ᵀ W^mm_α z_i = 1}.
+* α is locally optimal iff Att-SVM_α is feasible and γ_{iα_i} > γ_it for every i, t ∈ T_i(α)
+  (strictly: by more than the tie tolerance).
+
+Two scores are tied when they differ by at most ``tie_rtol * max(1, max_it |γ_it|)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reference.errors import InfeasibleSVM, ProblemError
+from reference.problem import AttentionProblem
+from reference.svm_core import SVMSolution, check_selection
+
+TIE_RTOL = 1e-9
+
+
+def token_scores(problem: AttentionProblem) -> np.ndarray:
+    """γ_it = Y_i vᵀ x_it, shape (n, T)."""
+    return np.asarray(problem.scores, dtype=np.float64)
+
+
+def tie_tolerance(scores: np.ndarray, tie_rtol: float = TIE_RTOL) -> float:
+    """Absolute tolerance under which two scores count as tied."""
+    return tie_rtol * max(1.0, float(np.max(np.abs(scores))))
+
+
+@dataclass(frozen=True)
+class OptimalTokens:
+    """argmax_t γ_it per input with every tie reported.
+
+    Attributes:
+        tokens: the first maximizer per input, shape (n,).
+        ties: {i: (t1, t2, ...)} for every input whose maximum is attained more than once.
+        gaps: γ_(1) − γ_(2) per input (best minus runner-up; 0 on ties up to round-off).
+    """
+
+    tokens: np.ndarray
+    ties: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def unique(self) -> bool:
+        return not self.ties
+
+
+def optimal_tokens(problem: AttentionProblem, *, tie_rtol: float = TIE_RTOL) -> OptimalTokens:
+    """Optimal token of each input, with ties detected (TF-SVM token-score definition)."""
+    g = token_scores(problem)
+    tol = tie_tolerance(g, tie_rtol)
+    best = np.max(g, axis=1)
+    ties: dict[int, tuple[int, ...]] = {}
+    for i in range(problem.n):
+        top = np.flatnonzero(g[i] >= best[i] - tol)
+        if top.size > 1:
+            ties[i] = tuple(int(t) for t in top)
+    srt = np.sort(g, axis=1)
+    return OptimalTokens(tokens=np.argmax(g, axis=1), ties=ties, gaps=srt[:, -1] - srt[:, -2])
+
+
+def parse_selection(text: str) -> list[int]:
+    """'i0,i1,...' -> [i0, i1, ...]; raises ProblemError('select')."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ProblemError(
+            "select", f"expected 'opt' or comma-separated token indices, got {text!r}"
+        ) from None
+
+
+def resolve_selection(
+    problem: AttentionProblem,
+    select: str | Sequence[int] | np.ndarray = "opt",
+    *,
+    tie_rtol: float = TIE_RTOL,
+) -> np.ndarray:
+    """A validated selection α: "opt" (refused with ProblemError when an input has tied optimal
+    tokens: choose explicitly), "i0,i1,..." or a sequence of n token indices."""
+    if isinstance(select, str):
+        if select.strip().lower() != "opt":
+            return check_selection(problem, parse_selection(select))
+        opt = optimal_tokens(problem, tie_rtol=tie_rtol)
+        if not opt.unique:
+            desc = "; ".join(f"input {i}: tokens {list(ts)}" for i, ts in opt.ties.items())
+            raise ProblemError(
+                "select", f"the optimal token is not unique ({desc}); pass an explicit selection"
+            )
+        return opt.tokens.astype(np.int64)
+    return check_selection(problem, select)
+
+
+def support_tokens(solution: SVMSolution, n: int | None = None) -> list[np.ndarray]:
+    """T_i(α) per input: the tokens whose margin constraint is active in ``solution``."""
+    pairs = np.asarray(solution.support).reshape(-1, 2)
+    n = int(np.asarray(solution.select).shape[0]) if n is None else n
+    return [np.sort(pairs[pairs[:, 0] == i, 1]).astype(np.int64) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class LocalOptimality:
+    """Verdict of the local-optimality test for one selection α.
+
+    ``violations`` lists (i, t, γ_{iα_i} − γ_it) for support tokens that do not score strictly
+    below the selected one; ``feasible`` is False when Att-SVM_α is infeasible (then α is not
+    locally optimal: W^mm_α does not exist).
+    """
+
+    select: np.ndarray
+    locally_optimal: bool
+    feasible: bool
+    support: list[np.ndarray]
+    violations: list[tuple[int, int, float]]
+
+
+def local_optimality(
+    problem: AttentionProblem,
+    select: str | Sequence[int] | np.ndarray,
+    *,
+    solution: SVMSolution | None = None,
+    tie_rtol: float = TIE_RTOL,
+) -> LocalOptimality:
+    """Test whether α is locally optimal (every support token scores strictly below α_i).
+
+    ``solution`` (an SVMSolution for this α, of any norm) is reused when given; otherwise the
+    Frobenius Att-SVM_α is solved.
+    """
+    alpha = resolve_selection(problem, select, tie_rtol=tie_rtol)
+    if solution is None:
+        from reference.att_svm import solve_att_svm
+
+        try:
+            solution = solve_att_svm(problem, alpha)
+        except InfeasibleSVM:
+            return LocalOptimality(alpha, False, False, [], [])
+    elif not np.array_equal(np.asarray(solution.select), alpha):
+        raise ProblemError("select", "the given solution was computed for another selection")
+    g = token_scores(problem)
+    tol = tie_tolerance(g, tie_rtol)
+    sup = support_tokens(solution, problem.n)
+    violations = [
+        (i, int(t), float(g[i, alpha[i]] - g[i, t]))
+        for i in range(problem.n)
+        for t in sup[i]
+        if not g[i, alpha[i]] - g[i, t] > tol
+    ]
+    return LocalOptimality(alpha, not violations, True, sup, violations)
+
+
+def is_locally_optimal(
+    problem: AttentionProblem,
+    select: str | Sequence[int] | np.ndarray,
+    *,
+    solution: SVMSolution | None = None,
+    tie_rtol: float = TIE_RTOL,
+) -> bool:
+    """True iff α is feasible and every support token of W^mm_α scores strictly below α_i."""
+    return local_optimality(problem, select, solution=solution, tie_rtol=tie_rtol).locally_optimal
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """All locally-optimal selections of an instance, with the search statistics."""
+
+    selections: list[tuple[int, ...]]
+    nodes: int  # search-tree nodes visited (root included)
+    pruned: int  # infeasible prefixes cut
+    skipped: int  # complete selections never solved because a prefix was cut
+    solved: int  # complete selections solved (skipped + solved = T^n)
+    infeasible: int  # solved selections whose Att-SVM is infeasible
+
+
+def enumerate_locally_optimal(
+    problem: AttentionProblem, *, max_leaves: int = 100_000, tie_rtol: float = TIE_RTOL
+) -> Enumeration:
+    """Every locally-optimal selection α ∈ [T]^n, by depth-first search with pruning.
+
+    Pruning (both exact, so nothing locally optimal is lost):
+    * infeasible prefixes: if the constraints of inputs 0..j under (α_0..α_j) are infeasible
+      (Farkas certificate), so is every completion, which therefore has no W^mm_α;
+    * nothing else is assumed: a token scoring below others can still be locally optimal when
+      its input has no support token, so no token is discarded by score alone.
+    The search refuses instances with more than ``max_leaves`` = T^n candidate selections.
+    """
+    from reference.att_svm import fro_min_norm
+    from reference.svm_core import margin_constraints
+
+    n, T = problem.n, problem.T
+    if T**n > max_leaves:
+        raise ProblemError("problem", f"T^n = {T}^{n} selections exceeds max_leaves={max_leaves}")
+    g = token_scores(problem)
+    order = [np.argsort(-g[i], kind="stable") for i in range(n)]
+    found: list[tuple[int, ...]] = []
+    stats = {"nodes": 0, "pruned": 0, "skipped": 0, "solved": 0, "infeasible": 0}
+
+    def prefix_feasible(prefix: tuple[int, ...]) -> bool:
+        j = len(prefix)
+        sub = AttentionProblem(problem.X[:j], problem.Y[:j], problem.v, problem.Z[:j])
+        try:
+            fro_min_norm(margin_constraints(sub, np.array(prefix)))
+        except InfeasibleSVM:
+            return False
+        return True
+
+    def visit(prefix: tuple[int, ...]) -> None:
+        stats["nodes"] += 1
+        if len(prefix) == n:
+            stats["solved"] += 1
+            verdict = local_optimality(problem, np.array(prefix), tie_rtol=tie_rtol)
+            if not verdict.feasible:
+                stats["infeasible"] += 1
+            elif verdict.locally_optimal:
+                found.append(prefix)
+            return
+        for t in order[len(prefix)]:
+            child = (*prefix, int(t))
+            if len(child) < n and not prefix_feasible(child):
+                stats["pruned"] += 1
+                stats["skipped"] += T ** (n - len(child))
+                continue
+            visit(child)
+
+    visit(())
+    return Enumeration(sorted(found), **stats)
+
+
+def all_selections(problem: AttentionProblem) -> list[tuple[int, ...]]:
+    """Every α ∈ [T]^n (for brute-force checks of small instances)."""
+    return list(itertools.product(range(problem.T), repeat=problem.n))
