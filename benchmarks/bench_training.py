@@ -18,8 +18,15 @@ from reference.families import paper_family, stack_problems
 from reference.training import train_W, uniform_init
 
 
-def baseline_run(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W0: np.ndarray,
-                 steps: int, lr: float) -> np.ndarray:
+def baseline_run(
+    X: np.ndarray,
+    Y: np.ndarray,
+    Z: np.ndarray,
+    v: np.ndarray,
+    W0: np.ndarray,
+    steps: int,
+    lr: float,
+) -> np.ndarray:
     """The per-run autograd loop (what the official notebooks do, in float64)."""
     Xt, Yt, Zt, vt = (torch.tensor(a, dtype=torch.float64) for a in (X, Y, Z, v))
     W = torch.nn.Parameter(torch.tensor(W0, dtype=torch.float64))
@@ -51,8 +58,10 @@ def run(quick: bool = False) -> dict:
     batched_total = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    finals = [baseline_run(S["X"][b], S["Y"][b], S["Z"][b], S["v"][b], W0[b], steps, lr)
-              for b in range(baseline_runs)]
+    finals = [
+        baseline_run(S["X"][b], S["Y"][b], S["Z"][b], S["v"][b], W0[b], steps, lr)
+        for b in range(baseline_runs)
+    ]
     baseline_total = time.perf_counter() - t0
 
     # Agreement: before the softmax saturates both follow the same path to round-off; after it,
@@ -66,8 +75,11 @@ def run(quick: bool = False) -> dict:
         for w in [baseline_run(S["X"][b], S["Y"][b], S["Z"][b], S["v"][b], W0[b], early, lr)]
     )
     final_corr = min(
-        float(np.sum(finals[b] * result.params["W"][b])
-              / np.linalg.norm(finals[b]) / np.linalg.norm(result.params["W"][b]))
+        float(
+            np.sum(finals[b] * result.params["W"][b])
+            / np.linalg.norm(finals[b])
+            / np.linalg.norm(result.params["W"][b])
+        )
         for b in range(baseline_runs)
     )
     per_run_batched = batched_total / runs

@@ -35,5 +35,6 @@ def make_executor(workers: int | None = None, scheduler: str | None = None) -> E
     n = workers if workers is not None else min(2, os.cpu_count() or 1)
     if n < 1:
         raise ProblemError("workers", f"must be >= 1, got {n}")
-    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(
+        max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+    )

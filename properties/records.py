@@ -49,7 +49,10 @@ def record_name(claim_id: str, spec: dict[str, Any]) -> str:
 
 
 def save_counterexample(
-    out_dir: str | os.PathLike[str], claim_id: str, spec: dict[str, Any], evidence: Evidence,
+    out_dir: str | os.PathLike[str],
+    claim_id: str,
+    spec: dict[str, Any],
+    evidence: Evidence,
     search_seed: int | None = None,
 ) -> Path:
     """Write <name>.json (+ <name>.npz with the problem arrays when the claim builds one)."""
@@ -57,8 +60,12 @@ def save_counterexample(
     out = Path(out_dir)
     name = record_name(claim_id, spec)
     record: dict[str, Any] = {
-        "claim": claim_id, "expected": claim.expected.value, "spec": spec,
-        "seed": search_seed, "evidence": evidence.as_dict(), "versions": versions(),
+        "claim": claim_id,
+        "expected": claim.expected.value,
+        "spec": spec,
+        "seed": search_seed,
+        "evidence": evidence.as_dict(),
+        "versions": versions(),
         "problem": None,
     }
     if claim.build_problem is not None:
@@ -99,7 +106,11 @@ def replay(path: str | os.PathLike[str]) -> dict[str, Any]:
     now = json.loads(json.dumps(evidence.as_dict()))
     same = now == record["evidence"]
     return {
-        "claim": record["claim"], "reproduced": bool(same and problem_same is not False),
-        "evidence_identical": same, "problem_identical": problem_same,
-        "status": evidence.status, "saved_evidence": record["evidence"], "replayed_evidence": now,
+        "claim": record["claim"],
+        "reproduced": bool(same and problem_same is not False),
+        "evidence_identical": same,
+        "problem_identical": problem_same,
+        "status": evidence.status,
+        "saved_evidence": record["evidence"],
+        "replayed_evidence": now,
     }

@@ -44,10 +44,16 @@ class ClaimReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.claim_id, "expected": self.expected, "verdict": self.verdict.value,
-            "matches": self.matches, "tried": self.tried, "counts": self.counts,
-            "worst": self.worst, "counterexample": self.counterexample,
-            "seconds": self.seconds, "known_reason": self.known_reason,
+            "id": self.claim_id,
+            "expected": self.expected,
+            "verdict": self.verdict.value,
+            "matches": self.matches,
+            "tried": self.tried,
+            "counts": self.counts,
+            "worst": self.worst,
+            "counterexample": self.counterexample,
+            "seconds": self.seconds,
+            "known_reason": self.known_reason,
         }
 
 
@@ -86,7 +92,9 @@ def run_claim(
             found = (dict(spec), ev)
 
     if found is None and budget > 0:
-        phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.target] if targeting else [])
+        phases = [Phase.explicit, Phase.reuse, Phase.generate] + (
+            [Phase.target] if targeting else []
+        )
         if do_shrink:
             phases.append(Phase.shrink)
         overrides: dict[str, Any] = {
@@ -118,7 +126,9 @@ def run_claim(
 
     statuses = [ev.status for _, ev in seen]
     verdict = verdict_from(statuses, c.expected)
-    counts = {s: statuses.count(s) for s in ("ok", "counterexample", "out_of_scope", "inconclusive")}
+    counts = {
+        s: statuses.count(s) for s in ("ok", "counterexample", "out_of_scope", "inconclusive")
+    }
     in_scope = [(s, e) for s, e in seen if e.status != "out_of_scope"]
     worst = max(in_scope, key=lambda se: se[1].target_score) if in_scope else None
     return ClaimReport(
@@ -129,7 +139,9 @@ def run_claim(
         tried=len(seen),
         counts=counts,
         worst=None if worst is None else {"spec": worst[0], "evidence": worst[1].as_dict()},
-        counterexample=None if found is None else {"spec": found[0], "evidence": found[1].as_dict()},
+        counterexample=None
+        if found is None
+        else {"spec": found[0], "evidence": found[1].as_dict()},
         seconds=time.perf_counter() - t0,
         known_reason=c.known_reason,
     )

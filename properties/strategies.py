@@ -41,8 +41,14 @@ class ProblemSpec:
         return make_problem(self.family, self.n, self.T, self.d, self.seed, **dict(self.options))
 
     def as_dict(self) -> dict:
-        return {"family": self.family, "n": self.n, "T": self.T, "d": self.d, "seed": self.seed,
-                "options": dict(self.options)}
+        return {
+            "family": self.family,
+            "n": self.n,
+            "T": self.T,
+            "d": self.d,
+            "seed": self.seed,
+            "options": dict(self.options),
+        }
 
 
 def dims(
@@ -85,7 +91,9 @@ _finite = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, width=64)
 
 
 @st.composite
-def raw_problems(draw: st.DrawFn, max_n: int = 4, max_T: int = 6, max_d: int = 5) -> AttentionProblem:
+def raw_problems(
+    draw: st.DrawFn, max_n: int = 4, max_T: int = 6, max_d: int = 5
+) -> AttentionProblem:
     """Arbitrary valid problems: bounded float arrays, labels +-1 (not necessarily generic)."""
     n = draw(st.integers(1, max_n))
     T = draw(st.integers(2, max_T))
@@ -97,12 +105,12 @@ def raw_problems(draw: st.DrawFn, max_n: int = 4, max_T: int = 6, max_d: int = 5
     return AttentionProblem(X, Y, v, Z)
 
 
-def matrices(d: int, scale: st.SearchStrategy[float] | None = None) -> st.SearchStrategy[np.ndarray]:
+def matrices(
+    d: int, scale: st.SearchStrategy[float] | None = None
+) -> st.SearchStrategy[np.ndarray]:
     """A d x d matrix: a seeded Gaussian direction times a drawn norm (default up to 1e8)."""
     norms = st.floats(1e-3, 1e8) if scale is None else scale
-    return st.builds(
-        lambda seed, r: _scaled_gaussian(seed, d, r), st.integers(0, 2**32 - 1), norms
-    )
+    return st.builds(lambda seed, r: _scaled_gaussian(seed, d, r), st.integers(0, 2**32 - 1), norms)
 
 
 def _scaled_gaussian(seed: int, d: int, r: float) -> np.ndarray:

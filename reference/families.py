@@ -16,7 +16,9 @@ from reference.problem import AttentionProblem
 FAMILIES: dict[str, Callable[..., AttentionProblem]] = {}
 
 
-def _register(name: str) -> Callable[[Callable[..., AttentionProblem]], Callable[..., AttentionProblem]]:
+def _register(
+    name: str,
+) -> Callable[[Callable[..., AttentionProblem]], Callable[..., AttentionProblem]]:
     def deco(fn: Callable[..., AttentionProblem]) -> Callable[..., AttentionProblem]:
         FAMILIES[name] = fn
         return fn
@@ -47,7 +49,7 @@ def _finish(
 def paper_family(
     n: int, T: int, d: int, seed: int, *, self_attention: bool = False
 ) -> AttentionProblem:
-    """The papers' data: unit-norm Gaussian tokens and queries, unit-norm random v, random +-1 labels.
+    """The papers' data: unit-norm Gaussian tokens and queries, unit-norm random v, +-1 labels.
 
     Cross-attention draws z_i as a random unit vector; self-attention takes z_i = x_i1 (the
     official code's ``attn_idx=0``).
@@ -120,12 +122,16 @@ def near_tie_family(
     return AttentionProblem(X, base.Y, base.v, base.Z)
 
 
-def make_problem(family: str, n: int, T: int, d: int, seed: int, **kwargs: object) -> AttentionProblem:
+def make_problem(
+    family: str, n: int, T: int, d: int, seed: int, **kwargs: object
+) -> AttentionProblem:
     """Build a problem of a named family (``paper``, ``equal-scores``, ``near-tie``)."""
     try:
         builder = FAMILIES[family]
     except KeyError:
-        raise ProblemError("family", f"unknown family {family!r}; choose from {sorted(FAMILIES)}") from None
+        raise ProblemError(
+            "family", f"unknown family {family!r}; choose from {sorted(FAMILIES)}"
+        ) from None
     return builder(n, T, d, seed, **kwargs)
 
 

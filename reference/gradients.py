@@ -4,7 +4,8 @@ the descent direction; MMTS, the gradient in p).
 For L = (1/n) sum_i l(Y_i f_i) with f_i = psi(X_i^T s_i), s_i = softmax(X_i q_i) and q_i the
 effective query of input i, the chain rule gives
 
-    dL/dq_i = (1/n) l'(Y_i f_i) Y_i X_i^T (diag(s_i) - s_i s_i^T) X_i grad psi(u_i),   u_i = X_i^T s_i,
+    dL/dq_i = (1/n) l'(Y_i f_i) Y_i X_i^T (diag(s_i) - s_i s_i^T) X_i grad psi(u_i),
+    u_i = X_i^T s_i,
 
 and (diag(s) - s s^T) h = s o (h - s^T h). Every parameterization only changes how q_i depends on
 the parameters:  W:  q_i = W z_i          -> grad_W = sum_i (dL/dq_i) z_i^T
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference.backend import namespace as array_namespace
-
 from reference.losses import Loss, get_loss
 from reference.models import (
     Head,
@@ -110,7 +110,11 @@ def evaluate_queries(
     r = xp.exp(others - l2)  # runner-up = 1, top = 0
     log_eps = l2 - xp.log(row_sums(xp.exp(rel)))  # log of the runner-up's probability
     if isinstance(head, LinearHead):
-        h = xp.matmul(X, head.v[..., None, :, None])[..., 0] if token_values is None else token_values
+        h = (
+            xp.matmul(X, head.v[..., None, :, None])[..., 0]
+            if token_values is None
+            else token_values
+        )
         h = xp.broadcast_to(h, s.shape)
         h_top = xp.take_along_axis(h, top, axis=-1)
         hr = h - h_top
@@ -128,11 +132,14 @@ def evaluate_queries(
     log_coeff = ell.log_abs_derivative(margin) + log_eps[..., 0]  # (..., n)
     sign = -Y / X.shape[-3]  # l' < 0: every loss of Assumption A is strictly decreasing
     unit = sign[..., None] * attend(X, c_unit)
-    return RiskEvaluation(unit=unit, log_coeff=log_coeff, probs=s, outputs=f, margins=margin,
-                          loss=ell)
+    return RiskEvaluation(
+        unit=unit, log_coeff=log_coeff, probs=s, outputs=f, margins=margin, loss=ell
+    )
 
 
-def risk_W(X: Array, Y: Array, W: Array, Z: Array, head: Head, loss: str | Loss = "logistic") -> Array:
+def risk_W(
+    X: Array, Y: Array, W: Array, Z: Array, head: Head, loss: str | Loss = "logistic"
+) -> Array:
     """L(W) = (1/n) sum_i l(Y_i psi(X_i^T softmax(X_i W z_i))) (TF-SVM W-ERM)."""
     return evaluate_queries(X, Y, queries(W, Z), head, loss).risk
 
@@ -170,8 +177,7 @@ def grad_KQ(
     """Closed-form gradients of L(K Q^T) (TF-SVM KQ-ERM): (grad_W Q, grad_W^T K, evaluation).
     ``scaled`` as in grad_W (one common positive factor for both)."""
     xp = array_namespace(K, Q)
-    g, ev = grad_W(X, Y, xp.matmul(K, xp.matrix_transpose(Q)), Z, head, loss, token_values,
-                   scaled)
+    g, ev = grad_W(X, Y, xp.matmul(K, xp.matrix_transpose(Q)), Z, head, loss, token_values, scaled)
     return xp.matmul(g, Q), xp.matmul(xp.matrix_transpose(g), K), ev
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference.backend import namespace as array_namespace
-
 from reference.errors import ProblemError
 
 Array = Any
@@ -68,10 +67,12 @@ def _correlation_log_abs_prime(x: Array) -> Array:
 
 LOSSES: dict[str, Loss] = {
     "logistic": Loss("logistic", _logistic, _logistic_prime, _logistic_log_abs_prime),
-    "exponential": Loss("exponential", _exponential, _exponential_prime,
-                        _exponential_log_abs_prime),
-    "correlation": Loss("correlation", _correlation, _correlation_prime,
-                        _correlation_log_abs_prime),
+    "exponential": Loss(
+        "exponential", _exponential, _exponential_prime, _exponential_log_abs_prime
+    ),
+    "correlation": Loss(
+        "correlation", _correlation, _correlation_prime, _correlation_log_abs_prime
+    ),
 }
 
 

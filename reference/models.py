@@ -146,7 +146,9 @@ def prompt_probabilities(X: Array, p: Array, key: Array | None = None) -> Array:
     xp = namespace(X, p)
     q = p if key is None else xp.matmul(key, p[..., None])[..., 0]
     n = X.shape[-3]
-    return softmax(attention_logits(X, xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1]))))
+    return softmax(
+        attention_logits(X, xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1])))
+    )
 
 
 def prompt_outputs(X: Array, p: Array, v: Array, key: Array | None = None) -> Array:

@@ -1,9 +1,9 @@
 """The one data format of attnsvm: ``AttentionProblem(X, Y, v, Z)``.
 
 Notation follows Tarzanagh et al., "Transformers as Support Vector Machines" (arXiv 2308.16898),
-Sec. 2: input i has tokens X_i in R^{T x d} (rows x_it), a query z_i in R^d, a label Y_i in {+1, -1};
-the head v in R^d is fixed. Token scores are gamma_it = Y_i v^T x_it (their Definition of token
-scores). Self-attention is the special case z_i = x_ik for a fixed token index k.
+Sec. 2: input i has tokens X_i in R^{T x d} (rows x_it), a query z_i in R^d, a label
+Y_i in {+1, -1}; the head v in R^d is fixed. Token scores are gamma_it = Y_i v^T x_it (their
+definition of token scores). Self-attention is the special case z_i = x_ik for a fixed token index k.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ class AttentionProblem:
         Za = _as_float_array("Z", Z, 2)
         n, T, d = Xa.shape
         if n < 1 or d < 1:
-            raise ProblemError("X", f"needs n >= 1 inputs and d >= 1 features, got shape {Xa.shape}")
+            raise ProblemError(
+                "X", f"needs n >= 1 inputs and d >= 1 features, got shape {Xa.shape}"
+            )
         if T < 2:
             raise ProblemError("X", f"needs T >= 2 tokens per input, got T = {T}")
         if Ya.shape != (n,):
@@ -78,9 +80,7 @@ class AttentionProblem:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def self_attention(
-        cls, X: object, Y: object, v: object, index: int = 0
-    ) -> AttentionProblem:
+    def self_attention(cls, X: object, Y: object, v: object, index: int = 0) -> AttentionProblem:
         """Self-attention data: the query of input i is its token ``index`` (z_i = x_{i,index})."""
         Xa = _as_float_array("X", X, 3)
         T = Xa.shape[1]

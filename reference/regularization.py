@@ -53,7 +53,9 @@ def _project_ball(R: float):
 def _project_kq(R: float):
     def project(par: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         K, Q = par["K"], par["Q"]
-        tot = np.sum(K * K, axis=(-2, -1), keepdims=True) + np.sum(Q * Q, axis=(-2, -1), keepdims=True)
+        tot = np.sum(K * K, axis=(-2, -1), keepdims=True) + np.sum(
+            Q * Q, axis=(-2, -1), keepdims=True
+        )
         scale = np.sqrt(np.minimum(1.0, 2.0 * R / np.maximum(tot, 1e-300)))
         return {"K": K * scale, "Q": Q * scale}
 
@@ -89,9 +91,16 @@ def regularization_path_W(
         w = np.asarray(warm, dtype=np.float64)
         W0[0] = w * (R / max(np.linalg.norm(w), 1e-300))
     res = train_W(
-        problem.X, problem.Y, problem.Z, problem.v, W0,
-        steps=steps, lr=0.1 * R, loss=loss,
-        project=_project_ball(R), lr_schedule=_schedule(steps),
+        problem.X,
+        problem.Y,
+        problem.Z,
+        problem.v,
+        W0,
+        steps=steps,
+        lr=0.1 * R,
+        loss=loss,
+        project=_project_ball(R),
+        lr_schedule=_schedule(steps),
     )
     final = res.params["W"]
     losses = np.asarray(risk_W(problem.X, problem.Y, final, problem.Z, LinearHead(problem.v), loss))
@@ -127,9 +136,17 @@ def regularization_path_KQ(
         s = np.sqrt(2 * R / max(np.sum(k**2) + np.sum(q**2), 1e-300))
         K0[0], Q0[0] = k * s, q * s
     res = train_KQ(
-        problem.X, problem.Y, problem.Z, problem.v, K0, Q0,
-        steps=steps, lr=0.1 * np.sqrt(R), loss=loss,
-        project=_project_kq(R), lr_schedule=_schedule(steps),
+        problem.X,
+        problem.Y,
+        problem.Z,
+        problem.v,
+        K0,
+        Q0,
+        steps=steps,
+        lr=0.1 * np.sqrt(R),
+        loss=loss,
+        project=_project_kq(R),
+        lr_schedule=_schedule(steps),
     )
     K, Q = res.params["K"], res.params["Q"]
     W = K @ np.swapaxes(Q, -1, -2)
@@ -158,10 +175,23 @@ def regularization_path(
     for j, R in enumerate(sorted(float(r) for r in radii)):
         if param == "W":
             warm = points[-1].W if points else None
-            points.append(regularization_path_W(
-                problem, R, starts=starts, steps=steps, seed=seed + j, warm=warm, loss=loss))
+            points.append(
+                regularization_path_W(
+                    problem, R, starts=starts, steps=steps, seed=seed + j, warm=warm, loss=loss
+                )
+            )
         else:
             warm_kq = (points[-1].K, points[-1].Q) if points else None
-            points.append(regularization_path_KQ(
-                problem, R, m=m, starts=starts, steps=steps, seed=seed + j, warm=warm_kq, loss=loss))
+            points.append(
+                regularization_path_KQ(
+                    problem,
+                    R,
+                    m=m,
+                    starts=starts,
+                    steps=steps,
+                    seed=seed + j,
+                    warm=warm_kq,
+                    loss=loss,
+                )
+            )
     return points

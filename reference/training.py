@@ -212,8 +212,9 @@ def train_KQ(
     values = _token_values(X, h)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
-        gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values,
-                             scaled=normalized and not ridge)
+        gK, gQ, ev = grad_KQ(
+            X, Y, par["K"], par["Q"], Z, h, loss, values, scaled=normalized and not ridge
+        )
         if ridge:
             gK = gK + 2 * ridge * par["K"]
             gQ = gQ + 2 * ridge * par["Q"]
@@ -258,7 +259,9 @@ def train_prompt(
     params = {"p": _batched(p0, 1)}
     if train_v:
         start = v if v0 is None else v0
-        params["v"] = np.broadcast_to(_batched(start, 1), params["p"].shape[:-1] + (np.shape(start)[-1],)).copy()
+        params["v"] = np.broadcast_to(
+            _batched(start, 1), params["p"].shape[:-1] + (np.shape(start)[-1],)
+        ).copy()
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         head_v = par["v"] if train_v else v
@@ -292,7 +295,11 @@ def log_checkpoints(steps: int, per_decade: int = 6) -> np.ndarray:
     """0 and a logarithmic grid of iterations up to ``steps`` (for direction curves)."""
     if steps <= 0:
         return np.array([0])
-    grid = np.unique(np.round(np.logspace(0, np.log10(steps), per_decade * int(np.ceil(np.log10(steps + 1))) + 1)))
+    grid = np.unique(
+        np.round(
+            np.logspace(0, np.log10(steps), per_decade * int(np.ceil(np.log10(steps + 1))) + 1)
+        )
+    )
     return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
 
 

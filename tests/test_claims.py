@@ -21,9 +21,15 @@ SAVED = sorted((Path(__file__).parent / "counterexamples").glob("*.json"))
 @pytest.mark.parametrize("claim_id", CLAIM_IDS)
 def test_claim_verdict_matches_expectation(claim_id: str) -> None:
     report = run_claim(claim_id, "ci")
-    detail = json.dumps({"verdict": report.verdict.value, "counts": report.counts,
-                         "worst": report.worst, "counterexample": report.counterexample},
-                        default=str)[:4000]
+    detail = json.dumps(
+        {
+            "verdict": report.verdict.value,
+            "counts": report.counts,
+            "worst": report.worst,
+            "counterexample": report.counterexample,
+        },
+        default=str,
+    )[:4000]
     assert report.matches, f"{claim_id}: {detail}"
     assert report.tried >= 1
 
@@ -32,7 +38,9 @@ def test_every_claim_record_is_complete() -> None:
     for claim in all_claims().values():
         assert claim.id and claim.source and claim.statement and claim.conditions
         assert isinstance(claim.expected, Expected)
-        assert claim.examples_for("ci") >= 0 and claim.examples_for("deep") >= claim.examples_for("ci")
+        assert claim.examples_for("ci") >= 0 and claim.examples_for("deep") >= claim.examples_for(
+            "ci"
+        )
         if claim.examples_for("ci") == 0:
             assert claim.samples, f"{claim.id} would never run under ci"
         if claim.known is not None:
@@ -68,8 +76,9 @@ def test_counterexample_round_trip(tmp_path) -> None:
     report = run_claim("tfsvm.feasible-underparam", "ci")
     cex = report.counterexample
     assert cex is not None
-    path = save_counterexample(tmp_path, "tfsvm.feasible-underparam", cex["spec"],
-                               Evidence.from_dict(cex["evidence"]))
+    path = save_counterexample(
+        tmp_path, "tfsvm.feasible-underparam", cex["spec"], Evidence.from_dict(cex["evidence"])
+    )
     record = json.loads(path.read_text())
     assert record["claim"] == "tfsvm.feasible-underparam" and "numpy" in record["versions"]
     assert (tmp_path / record["problem"]).exists()
@@ -81,8 +90,9 @@ def test_counterexample_round_trip(tmp_path) -> None:
 def test_replay_detects_tampering(tmp_path) -> None:
     report = run_claim("tfsvm.feasible-underparam", "ci")
     cex = report.counterexample
-    path = save_counterexample(tmp_path, "tfsvm.feasible-underparam", cex["spec"],
-                               Evidence.from_dict(cex["evidence"]))
+    path = save_counterexample(
+        tmp_path, "tfsvm.feasible-underparam", cex["spec"], Evidence.from_dict(cex["evidence"])
+    )
     record = json.loads(path.read_text())
     record["evidence"]["gap"] = record["evidence"]["gap"] + 1.0
     path.write_text(json.dumps(record))
@@ -100,14 +110,32 @@ def test_cli_list_check_hunt_replay(tmp_path, capsys) -> None:
     listed = json.loads(capsys.readouterr().out)["claims"]
     assert {c["id"] for c in listed} == set(CLAIM_IDS)
     report = tmp_path / "report.json"
-    code = main(["check", "tfsvm.feasible-overparam", "tfsvm.feasible-underparam",
-                 "--workers", "1", "--json", str(report)])
+    code = main(
+        [
+            "check",
+            "tfsvm.feasible-overparam",
+            "tfsvm.feasible-underparam",
+            "--workers",
+            "1",
+            "--json",
+            str(report),
+        ]
+    )
     capsys.readouterr()
     assert code == 0
     payload = json.loads(report.read_text())
     assert payload["all_match"] and len(payload["claims"]) == 2
-    code = main(["hunt", "tfsvm.feasible-underparam", "--max-examples", "5", "--out",
-                 str(tmp_path / "cex"), "--json"])
+    code = main(
+        [
+            "hunt",
+            "tfsvm.feasible-underparam",
+            "--max-examples",
+            "5",
+            "--out",
+            str(tmp_path / "cex"),
+            "--json",
+        ]
+    )
     hunt = json.loads(capsys.readouterr().out)
     assert code == 0 and hunt["counterexamples"]
     assert main(["replay", hunt["counterexamples"][0]]) == 0

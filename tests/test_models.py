@@ -58,18 +58,28 @@ def test_numpy_and_torch_models_agree(spec, head_kind: str, scale: float) -> Non
     Kt, Qt = _tensors(K, Q)
     np.testing.assert_allclose(
         kq_outputs(p.X, K, Q, p.Z, LinearHead(p.v)),
-        kq_outputs(Xt, Kt, Qt, Zt, LinearHead(torch.tensor(p.v))).numpy(), rtol=1e-12, atol=1e-12)
+        kq_outputs(Xt, Kt, Qt, Zt, LinearHead(torch.tensor(p.v))).numpy(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     pr = rng.standard_normal(p.d)
     np.testing.assert_allclose(
         prompt_outputs(p.X, pr, p.v),
-        prompt_outputs(Xt, torch.tensor(pr), torch.tensor(p.v)).numpy(), rtol=1e-12, atol=1e-12)
+        prompt_outputs(Xt, torch.tensor(pr), torch.tensor(p.v)).numpy(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_model_matches_the_definition() -> None:
     """f = v^T X^T softmax(X W z), written out with plain loops."""
     rng = np.random.default_rng(4)
-    X, W, z, v = rng.standard_normal((5, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3), \
-        rng.standard_normal(3)
+    X, W, z, v = (
+        rng.standard_normal((5, 3)),
+        rng.standard_normal((3, 3)),
+        rng.standard_normal(3),
+        rng.standard_normal(3),
+    )
     logits = np.array([X[t] @ W @ z for t in range(5)])
     s = np.exp(logits) / np.exp(logits).sum()
     expected = sum(s[t] * (v @ X[t]) for t in range(5))
@@ -78,21 +88,32 @@ def test_model_matches_the_definition() -> None:
 
 
 @settings(max_examples=20)
-@given(problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))), st.sampled_from(LOSS_NAMES),
-       st.sampled_from(HEADS), st.floats(0.1, 5.0))
+@given(
+    problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))),
+    st.sampled_from(LOSS_NAMES),
+    st.sampled_from(HEADS),
+    st.floats(0.1, 5.0),
+)
 def test_grad_W_matches_autograd(spec, loss: str, head_kind: str, scale: float) -> None:
     p = spec.build()
     W = np.random.default_rng(spec.seed + 1).standard_normal((p.d, p.d)) * scale
-    g, _ = grad_W(p.X, p.Y, W, p.Z, _head(head_kind, p.v, np.random.default_rng(2), p.d, False), loss)
+    g, _ = grad_W(
+        p.X, p.Y, W, p.Z, _head(head_kind, p.v, np.random.default_rng(2), p.d, False), loss
+    )
     Xt, Yt, Zt = _tensors(p.X, p.Y, p.Z)
     Wt = torch.tensor(W, requires_grad=True)
-    risk_W(Xt, Yt, Wt, Zt, _head(head_kind, p.v, np.random.default_rng(2), p.d, True), loss).backward()
+    risk_W(
+        Xt, Yt, Wt, Zt, _head(head_kind, p.v, np.random.default_rng(2), p.d, True), loss
+    ).backward()
     assert _rel(g, Wt.grad.numpy()) < 1e-10
 
 
 @settings(max_examples=20)
-@given(problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))), st.sampled_from(LOSS_NAMES),
-       st.integers(1, 5))
+@given(
+    problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))),
+    st.sampled_from(LOSS_NAMES),
+    st.integers(1, 5),
+)
 def test_grad_KQ_matches_autograd(spec, loss: str, m: int) -> None:
     p = spec.build()
     rng = np.random.default_rng(spec.seed)
@@ -106,8 +127,11 @@ def test_grad_KQ_matches_autograd(spec, loss: str, m: int) -> None:
 
 
 @settings(max_examples=20)
-@given(problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))), st.sampled_from(LOSS_NAMES),
-       st.booleans())
+@given(
+    problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5))),
+    st.sampled_from(LOSS_NAMES),
+    st.booleans(),
+)
 def test_grad_p_and_v_match_autograd(spec, loss: str, with_key: bool) -> None:
     p = spec.build()
     rng = np.random.default_rng(spec.seed)
@@ -164,7 +188,7 @@ def test_gradient_keeps_relative_accuracy_when_softmax_saturates(norm: float) ->
     W = np.random.default_rng(5).standard_normal((4, 4))
     W *= norm / np.linalg.norm(W)
     for i in range(p.n):
-        g, ev = grad_W(p.X[i:i + 1], p.Y[i:i + 1], W, p.Z[i:i + 1], LinearHead(p.v))
+        g, ev = grad_W(p.X[i : i + 1], p.Y[i : i + 1], W, p.Z[i : i + 1], LinearHead(p.v))
         ref = _mp_grad_input(p.X[i], p.Z[i], p.v, p.Y[i], W, 1)
         if np.max(np.abs(ref)) < 1e-290:  # beyond float64's range: both must be ~0
             assert np.max(np.abs(g)) < 1e-280

@@ -19,8 +19,9 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_make_problem_then_train_json(tmp_path, capsys) -> None:
     f = tmp_path / "p.npz"
-    code, _, _ = _run(capsys, "make-problem", "--n", "3", "--T", "4", "--d", "5", "--seed", "7",
-                      "--out", str(f))
+    code, _, _ = _run(
+        capsys, "make-problem", "--n", "3", "--T", "4", "--d", "5", "--seed", "7", "--out", str(f)
+    )
     assert code == 0 and f.exists()
     code, out, _ = _run(capsys, "train", str(f), "--steps", "50", "--runs", "2", "--json")
     assert code == 0
@@ -38,8 +39,10 @@ def test_make_problem_then_train_json(tmp_path, capsys) -> None:
 def test_train_is_reproducible(tmp_path, capsys) -> None:
     f = tmp_path / "p.npz"
     paper_family(3, 4, 5, 1).save(f)
-    outs = [json.loads(_run(capsys, "train", str(f), "--steps", "30", "--seed", "3", "--json")[1])
-            for _ in range(2)]
+    outs = [
+        json.loads(_run(capsys, "train", str(f), "--steps", "30", "--seed", "3", "--json")[1])
+        for _ in range(2)
+    ]
     assert outs[0]["runs"] == outs[1]["runs"]
 
 
@@ -71,9 +74,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make, needle: str) ->
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args", [["train"], ["train", "x.npz", "--lr", "-1"],
-                                  ["make-problem", "--n", "2", "--T", "1", "--d", "2", "--out", "q"],
-                                  ["no-such-command"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train"],
+        ["train", "x.npz", "--lr", "-1"],
+        ["make-problem", "--n", "2", "--T", "1", "--d", "2", "--out", "q"],
+        ["no-such-command"],
+    ],
+)
 def test_usage_errors_exit_2(capsys, args) -> None:
     code, _, err = _run(capsys, *args)
     assert code == 2 and len(err.strip().splitlines()) == 1

@@ -16,8 +16,12 @@ from reference.problem import AttentionProblem
 
 def _valid(n: int = 2, T: int = 3, d: int = 4) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"X": rng.standard_normal((n, T, d)), "Y": np.array([1.0, -1.0][:n] * n)[:n],
-            "v": rng.standard_normal(d), "Z": rng.standard_normal((n, d))}
+    return {
+        "X": rng.standard_normal((n, T, d)),
+        "Y": np.array([1.0, -1.0][:n] * n)[:n],
+        "v": rng.standard_normal(d),
+        "Z": rng.standard_normal((n, d)),
+    }
 
 
 @given(raw_problems())
@@ -46,8 +50,12 @@ def test_inputs_are_copied_and_frozen() -> None:
 @pytest.mark.parametrize(
     ("field", "mutate"),
     [
-        ("X", lambda a: a.update(X=np.where(np.arange(a["X"].size).reshape(a["X"].shape) == 3,
-                                             np.nan, a["X"]))),
+        (
+            "X",
+            lambda a: a.update(
+                X=np.where(np.arange(a["X"].size).reshape(a["X"].shape) == 3, np.nan, a["X"])
+            ),
+        ),
         ("Z", lambda a: a.update(Z=a["Z"] * np.inf)),
         ("v", lambda a: a.update(v=np.array([np.nan] * a["v"].size))),
         ("Y", lambda a: a.update(Y=np.array([1.0, 0.5]))),

@@ -1,4 +1,4 @@
-"""Batched training: equivalence with single runs, update rules, checkpoints, regularization path."""
+"""Batched training: equivalence with single runs, update rules, checkpoints, regularization."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def test_batched_runs_equal_single_runs(seed: int, normalized: bool) -> None:
     batched = train_W(S["X"], S["Y"], S["Z"], S["v"], W0, steps=60, lr=0.1, normalized=normalized)
     for b, p in enumerate(probs):
         single = train_W(p.X, p.Y, p.Z, p.v, W0[b], steps=60, lr=0.1, normalized=normalized)
-        np.testing.assert_allclose(batched.params["W"][b], single.params["W"][0], rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            batched.params["W"][b], single.params["W"][0], rtol=1e-12, atol=1e-12
+        )
         np.testing.assert_array_equal(batched.selected[b], single.selected[0])
 
 
@@ -58,11 +59,14 @@ def test_kq_steps_normalize_each_factor_and_prompt_training_moves_p() -> None:
     res = train_KQ(p.X, p.Y, p.Z, p.v, K0, Q0, steps=3, lr=0.2, checkpoints=range(4))
     for name in ("K", "Q"):
         np.testing.assert_allclose(
-            np.linalg.norm(np.diff(res.history[name], axis=1), axis=(2, 3)), 0.2, rtol=1e-12)
-    pr = train_prompt(p.X, p.Y, p.v, np.zeros((2, 5)) + 0.01, steps=4, lr=0.1, checkpoints=range(5),
-                      train_v=True)
-    np.testing.assert_allclose(np.linalg.norm(np.diff(pr.history["p"], axis=1), axis=2), 0.1,
-                               rtol=1e-12)
+            np.linalg.norm(np.diff(res.history[name], axis=1), axis=(2, 3)), 0.2, rtol=1e-12
+        )
+    pr = train_prompt(
+        p.X, p.Y, p.v, np.zeros((2, 5)) + 0.01, steps=4, lr=0.1, checkpoints=range(5), train_v=True
+    )
+    np.testing.assert_allclose(
+        np.linalg.norm(np.diff(pr.history["p"], axis=1), axis=2), 0.1, rtol=1e-12
+    )
     assert pr.history["v"].shape == (2, 5, 5)
 
 
@@ -80,21 +84,24 @@ def test_checkpoints_and_outputs_have_documented_shapes() -> None:
 
 def test_zero_gradient_gives_zero_step_not_nan() -> None:
     X = np.ones((2, 3, 4))  # all tokens equal: the gradient vanishes identically
-    res = train_W(X, np.array([1.0, -1.0]), np.ones((2, 4)), np.ones(4), np.zeros((1, 4, 4)),
-                  steps=3)
+    res = train_W(
+        X, np.array([1.0, -1.0]), np.ones((2, 4)), np.ones(4), np.zeros((1, 4, 4)), steps=3
+    )
     assert np.all(res.params["W"] == 0.0)
 
 
 def test_nonlinear_head_trains() -> None:
     p = paper_family(3, 4, 4, 3)
     V = np.random.default_rng(0).standard_normal((4, 4))
-    res = train_W(p.X, p.Y, p.Z, ReLUHead(V / np.linalg.norm(V)), uniform_init((2, 4, 4), 0),
-                  steps=50)
+    res = train_W(
+        p.X, p.Y, p.Z, ReLUHead(V / np.linalg.norm(V)), uniform_init((2, 4, 4), 0), steps=50
+    )
     assert np.all(np.isfinite(res.params["W"]))
 
 
-@pytest.mark.parametrize(("kw", "field"), [({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"),
-                                           ({"lr": float("nan")}, "lr")])
+@pytest.mark.parametrize(
+    ("kw", "field"), [({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"), ({"lr": float("nan")}, "lr")]
+)
 def test_bad_schedules_are_rejected(kw: dict, field: str) -> None:
     p = paper_family(2, 3, 3, 0)
     args = {"steps": 5, "lr": 0.1} | kw

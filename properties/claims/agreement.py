@@ -39,8 +39,9 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
 
 
-def _matrix(spec: Mapping[str, Any], rows: int, cols: int, salt: int = 0,
-            norm: float | None = None) -> np.ndarray:
+def _matrix(
+    spec: Mapping[str, Any], rows: int, cols: int, salt: int = 0, norm: float | None = None
+) -> np.ndarray:
     """A seeded Gaussian matrix with Frobenius norm ``norm`` (default spec['scale'])."""
     G = np.random.default_rng(spec["w_seed"] + salt).standard_normal((rows, cols))
     return G * ((spec["scale"] if norm is None else norm) / np.linalg.norm(G))
@@ -59,17 +60,22 @@ def check_gradients(spec: Mapping[str, Any]) -> Evidence:
     pr = _matrix(spec, 1, p.d, 3)[0]
     head = LinearHead(p.v)
     errs = {
-        "W": _rel(grad_W(p.X, p.Y, W, p.Z, head, loss)[0],
-                  _pred("gradient", "grad_W")(p.X, p.Y, p.v, p.Z, W, loss)),
+        "W": _rel(
+            grad_W(p.X, p.Y, W, p.Z, head, loss)[0],
+            _pred("gradient", "grad_W")(p.X, p.Y, p.v, p.Z, W, loss),
+        ),
     }
     gK, gQ, _ = grad_KQ(p.X, p.Y, K, Q, p.Z, head, loss)
     sK, sQ = _pred("gradient", "grad_KQ")(p.X, p.Y, p.v, p.Z, K, Q, loss)
     errs["K"], errs["Q"] = _rel(gK, sK), _rel(gQ, sQ)
-    errs["p"] = _rel(grad_p(p.X, p.Y, pr, p.v, W, loss)[0],
-                     _pred("gradient", "grad_p")(p.X, p.Y, p.v, W, pr, loss))
+    errs["p"] = _rel(
+        grad_p(p.X, p.Y, pr, p.v, W, loss)[0],
+        _pred("gradient", "grad_p")(p.X, p.Y, p.v, W, pr, loss),
+    )
     worst = max(errs.values())
-    return evidence("ok" if worst <= TOL["gradient"] else "counterexample", worst,
-                    TOL["gradient"], details=errs)
+    return evidence(
+        "ok" if worst <= TOL["gradient"] else "counterexample", worst, TOL["gradient"], details=errs
+    )
 
 
 def check_dual_solver(spec: Mapping[str, Any]) -> Evidence:
@@ -83,15 +89,23 @@ def check_dual_solver(spec: Mapping[str, Any]) -> Evidence:
     try:
         ref = solve_att_svm(p, opt.tokens)
     except InfeasibleSVM:
-        return evidence("ok" if sym is None else "counterexample", 0.0 if sym is None else 1.0,
-                        0.5, details={"reference": "infeasible", "symbolic": sym is not None})
+        return evidence(
+            "ok" if sym is None else "counterexample",
+            0.0 if sym is None else 1.0,
+            0.5,
+            details={"reference": "infeasible", "symbolic": sym is not None},
+        )
     if sym is None:
         return evidence("counterexample", 1.0, 0.5, note="symbolic solver found no solution")
     kkt = _pred("att-svm-dual", "kkt_residuals")(ref.W, ref.lam, A, Zk)
     err = _rel(ref.W, sym[0])
     worst = max(err, max(abs(x) for x in kkt.values()) / max(1.0, float(np.max(np.abs(ref.W)))))
-    return evidence("ok" if worst <= TOL["svm"] else "counterexample", worst, TOL["svm"],
-                    details={"W_rel_error": err, "kkt": kkt})
+    return evidence(
+        "ok" if worst <= TOL["svm"] else "counterexample",
+        worst,
+        TOL["svm"],
+        details={"W_rel_error": err, "kkt": kkt},
+    )
 
 
 def check_saturation_bounds(spec: Mapping[str, Any]) -> Evidence:
@@ -125,15 +139,19 @@ def check_descent_equal(spec: Mapping[str, Any]) -> Evidence:
     except InfeasibleSVM:
         return out_of_scope("infeasible")
     W = _matrix(spec, p.d, p.d)
-    sym = float(_pred("descent-condition", "descent_inner_product")(p.X, p.Y, p.v, p.Z, W, W_mm,
-                                                                     spec["loss"]))
+    sym = float(
+        _pred("descent-condition", "descent_inner_product")(
+            p.X, p.Y, p.v, p.Z, W, W_mm, spec["loss"]
+        )
+    )
     g, _ = grad_W(p.X, p.Y, W, p.Z, LinearHead(p.v), spec["loss"])
     num = float(-np.sum(g * W_mm))
     agree = abs(sym - num) <= 1e-9 * max(abs(num), 1e-300) + 1e-300
     positive = num > 0 or (num == 0 and sym == 0)
     status = "ok" if (agree and positive) else "counterexample"
-    return evidence(status, -num, 0.0, score=-num, details={"symbolic": sym, "numeric": num,
-                                                           "agree": agree})
+    return evidence(
+        status, -num, 0.0, score=-num, details={"symbolic": sym, "numeric": num, "agree": agree}
+    )
 
 
 def check_descent_generic(spec: Mapping[str, Any]) -> Evidence:
@@ -150,8 +168,13 @@ def check_descent_generic(spec: Mapping[str, Any]) -> Evidence:
     W = spec["a"] * W_mm / np.linalg.norm(W_mm) + _matrix(spec, p.d, p.d)
     g, _ = grad_W(p.X, p.Y, W, p.Z, LinearHead(p.v), spec["loss"])
     num = float(-np.sum(g * W_mm))
-    return evidence("counterexample" if num < 0 else "ok", num, 0.0, score=-num,
-                    details={"inner_product": num, "W": W.tolist()})
+    return evidence(
+        "counterexample" if num < 0 else "ok",
+        num,
+        0.0,
+        score=-num,
+        details={"inner_product": num, "W": W.tolist()},
+    )
 
 
 def check_feasibility_d1(spec: Mapping[str, Any]) -> Evidence:
@@ -164,15 +187,26 @@ def check_feasibility_d1(spec: Mapping[str, Any]) -> Evidence:
         ref = solve_att_svm(p, alpha)
     except InfeasibleSVM as exc:
         cert = exc.certificate
-        return evidence("ok" if not feas else "counterexample", float(feas), 0.5,
-                        details={"symbolic_feasible": feas, "reference": "infeasible",
-                                 "residual": cert["residual"]})
+        return evidence(
+            "ok" if not feas else "counterexample",
+            float(feas),
+            0.5,
+            details={
+                "symbolic_feasible": feas,
+                "reference": "infeasible",
+                "residual": cert["residual"],
+            },
+        )
     w = _pred("feasibility", "d1_min_norm")(p.X, p.Z, alpha)
     if not feas or w is None:
         return evidence("counterexample", 1.0, 0.5, note="reference solved an infeasible case")
     err = abs(float(ref.W[0, 0]) - w) / abs(w)
-    return evidence("ok" if err <= TOL["svm"] else "counterexample", err, TOL["svm"],
-                    details={"w_symbolic": w, "w_reference": float(ref.W[0, 0])})
+    return evidence(
+        "ok" if err <= TOL["svm"] else "counterexample",
+        err,
+        TOL["svm"],
+        details={"w_symbolic": w, "w_reference": float(ref.W[0, 0])},
+    )
 
 
 def check_variational_nuclear(spec: Mapping[str, Any]) -> Evidence:
@@ -189,28 +223,51 @@ def check_variational_nuclear(spec: Mapping[str, Any]) -> Evidence:
     K, Q = _pred("variational-nuclear-norm", "balanced_factors")(sol.W)
     cost = float(_pred("variational-nuclear-norm", "factorization_cost")(K, Q))
     err = max(abs(cost - sol.objective) / sol.objective, _rel(K @ Q.T, sol.W))
-    return evidence("ok" if err <= TOL["nuclear"] else "counterexample", err, TOL["nuclear"],
-                    details={"cost": cost, "objective": sol.objective})
+    return evidence(
+        "ok" if err <= TOL["nuclear"] else "counterexample",
+        err,
+        TOL["nuclear"],
+        details={"cost": cost, "objective": sol.objective},
+    )
 
 
 def check_ngd_displacement(spec: Mapping[str, Any]) -> Evidence:
     """Normalized GD iterates stay within the symbolic bound ||W_k - W_0|| <= k eta."""
     p = build_problem(spec)
     steps = 40
-    res = train_W(p.X, p.Y, p.Z, p.v, uniform_init((1, p.d, p.d), spec["w_seed"]), steps=steps,
-                  lr=spec["scale"], checkpoints=range(steps + 1))
+    res = train_W(
+        p.X,
+        p.Y,
+        p.Z,
+        p.v,
+        uniform_init((1, p.d, p.d), spec["w_seed"]),
+        steps=steps,
+        lr=spec["scale"],
+        checkpoints=range(steps + 1),
+    )
     H = res.history["W"][0]
     disp = np.linalg.norm(H - H[0], axis=(1, 2))
-    bound = np.array([_pred("normalized-gd", "ngd_displacement_bound")(k, spec["scale"])
-                      for k in range(steps + 1)], dtype=float)
+    bound = np.array(
+        [
+            _pred("normalized-gd", "ngd_displacement_bound")(k, spec["scale"])
+            for k in range(steps + 1)
+        ],
+        dtype=float,
+    )
     worst = float(np.max(disp - bound * (1 + 1e-12)))
     return evidence("ok" if worst <= 0 else "counterexample", worst, 0.0)
 
 
 def _with(extra: dict[str, st.SearchStrategy], family: str = "paper", **kw: Any):
     over = kw.get("overparameterized", False)
-    return problem_spec_strategy(family, kw.pop("n", (1, 4)), kw.pop("T", (2, 5)),
-                                 kw.pop("d", (0, 2) if over else (1, 5)), extra=extra, **kw)
+    return problem_spec_strategy(
+        family,
+        kw.pop("n", (1, 4)),
+        kw.pop("T", (2, 5)),
+        kw.pop("d", (0, 2) if over else (1, 5)),
+        extra=extra,
+        **kw,
+    )
 
 
 _gradient_extra = {"w_seed": _seeds, "scale": st.floats(0.05, 3.0), "loss": _losses}
@@ -220,75 +277,106 @@ CLAIMS = [
         id="agree.gradients",
         source=f"{SRC}: derivation 'gradient' (TF-SVM Sec. 2 chain rule; MMTS prompt gradient)",
         statement="The sympy-derived closed-form gradients in W, (K, Q) and p equal the reference "
-                  "gradients to 1e-10 relative, for every loss.",
+        "gradients to 1e-10 relative, for every loss.",
         conditions="paper family; parameters of Frobenius norm <= 3 (away from saturation, where "
-                   "the symbolic predicate's literal formula cancels)",
-        instances=_with(_gradient_extra), check=check_gradients,
-        expected=Expected.HOLDS, tolerances={"relative": TOL["gradient"]},
-        budget={"ci": 10, "dev": 60, "deep": 600}, build_problem=build_problem,
+        "the symbolic predicate's literal formula cancels)",
+        instances=_with(_gradient_extra),
+        check=check_gradients,
+        expected=Expected.HOLDS,
+        tolerances={"relative": TOL["gradient"]},
+        budget={"ci": 10, "dev": 60, "deep": 600},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.att-svm-dual",
         source=f"{SRC}: derivation 'att-svm-dual' (KKT, dual kernel (a.b)(z.w))",
         statement="The exact active-set solution of the symbolic KKT system equals the reference "
-                  "dual solver's W^mm, whose (W, lambda) satisfy the symbolic KKT residuals.",
+        "dual solver's W^mm, whose (W, lambda) satisfy the symbolic KKT residuals.",
         conditions="small instances (at most 14 constraints), unique optimal tokens",
         instances=problem_spec_strategy("paper", (1, 3), (2, 4), (0, 2), overparameterized=True),
-        check=check_dual_solver, expected=Expected.HOLDS, tolerances={"relative": TOL["svm"]},
-        budget={"ci": 10, "dev": 60, "deep": 600}, build_problem=build_problem,
+        check=check_dual_solver,
+        expected=Expected.HOLDS,
+        tolerances={"relative": TOL["svm"]},
+        budget={"ci": 10, "dev": 60, "deep": 600},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.saturation-bounds",
         source=f"{SRC}: derivation 'softmax-saturation'",
         statement="The reference softmax's non-selected mass lies within the symbolic bounds "
-                  "q/(1+q) and (T-1)q/(1+(T-1)q), q = exp(-c gap).",
+        "q/(1+q) and (T-1)q/(1+(T-1)q), q = exp(-c gap).",
         conditions="paper family; random W at scales c in {0.5, 5, 50, 500}",
         instances=_with({"w_seed": _seeds, "scale": st.floats(0.1, 3.0)}, T=(2, 8)),
-        check=check_saturation_bounds, expected=Expected.HOLDS,
-        tolerances={"relative": TOL["bound"]}, budget={"ci": 10, "dev": 60, "deep": 600},
+        check=check_saturation_bounds,
+        expected=Expected.HOLDS,
+        tolerances={"relative": TOL["bound"]},
+        budget={"ci": 10, "dev": 60, "deep": 600},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.descent-equal-scores",
         source=f"{SRC}: derivation 'descent-condition' (TF-SVM global-convergence lemma)",
         statement="With equal non-optimal scores, <-grad L(W), W^mm> > 0 for every W, and the "
-                  "symbolic covariance form equals the reference gradient's inner product.",
+        "symbolic covariance form equals the reference gradient's inner product.",
         conditions="equal-scores family, feasible",
-        instances=_with(_gradient_extra, family="equal-scores", n=(1, 4), T=(2, 6), d=(0, 2),
-                        overparameterized=True),
-        check=check_descent_equal, expected=Expected.HOLDS,
-        budget={"ci": 10, "dev": 60, "deep": 600}, build_problem=build_problem,
+        instances=_with(
+            _gradient_extra,
+            family="equal-scores",
+            n=(1, 4),
+            T=(2, 6),
+            d=(0, 2),
+            overparameterized=True,
+        ),
+        check=check_descent_equal,
+        expected=Expected.HOLDS,
+        budget={"ci": 10, "dev": 60, "deep": 600},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.descent-generic",
         source=f"{SRC}: derivation 'descent-condition' (limit found by the symbolic layer)",
         statement="(naive) <-grad L(W), W^mm> > 0 for every W on any data.",
         conditions="paper family (generic scores); W = a W^mm/||W^mm|| + noise with a < 0",
-        instances=_with({"w_seed": _seeds, "scale": st.floats(0.5, 3.0), "loss": _losses,
-                         "a": st.floats(-10.0, -3.0)}, n=(1, 2), T=(3, 6), d=(0, 2),
-                        overparameterized=True),
-        check=check_descent_generic, expected=Expected.FAILS,
-        budget={"ci": 30, "dev": 100, "deep": 1000}, build_problem=build_problem,
+        instances=_with(
+            {
+                "w_seed": _seeds,
+                "scale": st.floats(0.5, 3.0),
+                "loss": _losses,
+                "a": st.floats(-10.0, -3.0),
+            },
+            n=(1, 2),
+            T=(3, 6),
+            d=(0, 2),
+            overparameterized=True,
+        ),
+        check=check_descent_generic,
+        expected=Expected.FAILS,
+        budget={"ci": 30, "dev": 100, "deep": 1000},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.feasibility-d1",
         source=f"{SRC}: derivation 'feasibility' (Gordan's alternative, d = 1)",
         statement="For d = 1 the symbolic sign criterion decides feasibility exactly as the "
-                  "reference solver (with its Farkas certificate), and w^mm = 1/min b.",
+        "reference solver (with its Farkas certificate), and w^mm = 1/min b.",
         conditions="paper family with d = 1",
         instances=problem_spec_strategy("paper", (1, 4), (2, 4), (1, 1)),
-        check=check_feasibility_d1, expected=Expected.HOLDS,
-        budget={"ci": 15, "dev": 80, "deep": 800}, build_problem=build_problem,
+        check=check_feasibility_d1,
+        expected=Expected.HOLDS,
+        budget={"ci": 15, "dev": 80, "deep": 800},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.variational-nuclear-norm",
         source=f"{SRC}: derivation 'variational-nuclear-norm'",
         statement="The balanced SVD split of the reference nuclear-norm SVM solution W* has cost "
-                  "(||K||^2+||Q||^2)/2 = ||W*||_* and K Q^T = W*.",
+        "(||K||^2+||Q||^2)/2 = ||W*||_* and K Q^T = W*.",
         conditions="paper family, unique optimal tokens, feasible",
         instances=problem_spec_strategy("paper", (1, 4), (2, 4), (0, 2), overparameterized=True),
-        check=check_variational_nuclear, expected=Expected.HOLDS,
-        budget={"ci": 6, "dev": 40, "deep": 400}, build_problem=build_problem,
+        check=check_variational_nuclear,
+        expected=Expected.HOLDS,
+        budget={"ci": 6, "dev": 40, "deep": 400},
+        build_problem=build_problem,
     ),
     Claim(
         id="agree.ngd-displacement",
@@ -296,7 +384,9 @@ CLAIMS = [
         statement="Reference normalized GD satisfies ||W_k - W_0||_F <= k eta at every step.",
         conditions="paper family, eta drawn in [0.1, 20]",
         instances=_with({"w_seed": _seeds, "scale": st.floats(0.1, 20.0)}),
-        check=check_ngd_displacement, expected=Expected.HOLDS,
-        budget={"ci": 8, "dev": 40, "deep": 400}, build_problem=build_problem,
+        check=check_ngd_displacement,
+        expected=Expected.HOLDS,
+        budget={"ci": 8, "dev": 40, "deep": 400},
+        build_problem=build_problem,
     ),
 ]

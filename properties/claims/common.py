@@ -21,8 +21,14 @@ SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax p
 
 def build_problem(spec: Mapping[str, Any]) -> AttentionProblem:
     """The attention problem of a spec {family, n, T, d, seed, options}."""
-    return make_problem(spec["family"], spec["n"], spec["T"], spec["d"], spec["seed"],
-                        **dict(spec.get("options", {})))
+    return make_problem(
+        spec["family"],
+        spec["n"],
+        spec["T"],
+        spec["d"],
+        spec["seed"],
+        **dict(spec.get("options", {})),
+    )
 
 
 def problem_spec_strategy(
@@ -36,16 +42,29 @@ def problem_spec_strategy(
     **options: Any,
 ) -> st.SearchStrategy[dict]:
     """Specs of one family; with ``overparameterized`` d = max(T-1, n) + k, k in ``d``."""
+
     def make(t: tuple[int, int, int, int, dict]) -> dict:
         nn, TT, dd, seed, rest = t
         if overparameterized:
             dd = max(TT - 1, nn) + dd
-        return {"family": family, "n": nn, "T": TT, "d": dd, "seed": seed,
-                "options": dict(options), **rest}
+        return {
+            "family": family,
+            "n": nn,
+            "T": TT,
+            "d": dd,
+            "seed": seed,
+            "options": dict(options),
+            **rest,
+        }
 
     rest = st.fixed_dictionaries(extra or {})
-    return st.tuples(st.integers(*n), st.integers(*T), st.integers(*(d or (0, 2))),
-                     st.integers(0, 2**31 - 1), rest).map(make)
+    return st.tuples(
+        st.integers(*n),
+        st.integers(*T),
+        st.integers(*(d or (0, 2))),
+        st.integers(0, 2**31 - 1),
+        rest,
+    ).map(make)
 
 
 def evidence(status: Status, gap: float, threshold: float, **kw: Any) -> Evidence:
@@ -53,11 +72,14 @@ def evidence(status: Status, gap: float, threshold: float, **kw: Any) -> Evidenc
 
 
 def out_of_scope(note: str, **details: Any) -> Evidence:
-    return Evidence(status="out_of_scope", gap=float("nan"), threshold=float("nan"), note=note,
-                    details=details)
+    return Evidence(
+        status="out_of_scope", gap=float("nan"), threshold=float("nan"), note=note, details=details
+    )
 
 
-def svm_direction(problem: AttentionProblem, select: Sequence[int] | np.ndarray) -> np.ndarray | None:
+def svm_direction(
+    problem: AttentionProblem, select: Sequence[int] | np.ndarray
+) -> np.ndarray | None:
     """W^mm_alpha (certified Frobenius solver), or None when Att-SVM_alpha is infeasible."""
     try:
         return solve_att_svm(problem, np.asarray(select)).W
@@ -74,8 +96,17 @@ def train_runs(
     problem: AttentionProblem, inits: np.ndarray, steps: int, lr: float = 0.1, **kw: Any
 ):
     """Normalized GD from a batch of initialisations, checkpoints on a log grid."""
-    return train_W(problem.X, problem.Y, problem.Z, problem.v, inits, steps=steps, lr=lr,
-                   checkpoints=log_checkpoints(steps), **kw)
+    return train_W(
+        problem.X,
+        problem.Y,
+        problem.Z,
+        problem.v,
+        inits,
+        steps=steps,
+        lr=lr,
+        checkpoints=log_checkpoints(steps),
+        **kw,
+    )
 
 
 def random_inits(d: int, runs: int, seed: int) -> np.ndarray:

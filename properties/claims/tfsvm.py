@@ -26,11 +26,11 @@ from properties.claims.common import (
     unique_opt,
 )
 from properties.registry import Claim
-from properties.verdicts import Evidence, Expected, Verdict
+from properties.verdicts import Evidence, Expected
 from reference.att_svm import solve_att_svm, solve_att_svm_cvxpy
 from reference.certificates import verify_farkas
 from reference.errors import InfeasibleSVM
-from reference.models import LinearHead, ReLUHead, probabilities
+from reference.models import ReLUHead, probabilities
 from reference.multitoken_svm import selected_sets, svm_equivalence
 from reference.nuclear_svm import solve_nuclear_svm
 from reference.regularization import regularization_path
@@ -40,8 +40,7 @@ from reference.training import correlation, train_KQ, train_W, uniform_init
 
 # ----------------------------------------------------------------------------- tolerances (data)
 TOL: dict[str, dict[str, float]] = {
-    "ngd-direction": {"one_minus_corr": 0.05, "steps": 2000, "extended_steps": 8000,
-                      "stall": 1e-3},
+    "ngd-direction": {"one_minus_corr": 0.05, "steps": 2000, "extended_steps": 8000, "stall": 1e-3},
     "kq-nuclear": {"one_minus_corr": 0.02, "steps": 2000, "distinct_svms": 0.99},
     "regpath": {"one_minus_corr": 0.02, "R_max": 100.0, "noise": 2e-3},
     "local-cone": {"R": 100.0, "steps": 2000, "one_minus_corr": 0.05},
@@ -68,15 +67,23 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
     p = build_problem(spec)
     res = train_runs(p, random_inits(p.d, 1, spec["init_seed"]), int(tol["steps"]))
     if res.min_max_prob[0] < SATURATED:
-        return evidence("inconclusive", float("nan"), tol["one_minus_corr"],
-                        note="softmax not saturated after the step budget",
-                        details={"min_max_prob": float(res.min_max_prob[0])})
+        return evidence(
+            "inconclusive",
+            float("nan"),
+            tol["one_minus_corr"],
+            note="softmax not saturated after the step budget",
+            details={"min_max_prob": float(res.min_max_prob[0])},
+        )
     alpha = res.selected[0]
     W_mm = svm_direction(p, alpha)
     if W_mm is None or not is_locally_optimal(p, alpha, solution=solve_att_svm(p, alpha)):
-        return evidence("counterexample", 1.0, tol["one_minus_corr"],
-                        note="GD's final selection is not locally optimal",
-                        details={"alpha": alpha.tolist(), "feasible": W_mm is not None})
+        return evidence(
+            "counterexample",
+            1.0,
+            tol["one_minus_corr"],
+            note="GD's final selection is not locally optimal",
+            details={"alpha": alpha.tolist(), "feasible": W_mm is not None},
+        )
     curve = corr_curve(res.history["W"][0], W_mm)
     final = float(curve[-1])
     W_end = res.params["W"][0]
@@ -86,10 +93,14 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
         W_end = more.params["W"][0]
         if 1 - later > tol["one_minus_corr"]:
             status = "counterexample" if later - final < tol["stall"] else "inconclusive"
-            return evidence(status, 1 - later, tol["one_minus_corr"], trend=tuple(curve),
-                            note="correlation below threshold after 5x the steps",
-                            details={"alpha": alpha.tolist(), "corr_2000": final,
-                                     "corr_10000": later})
+            return evidence(
+                status,
+                1 - later,
+                tol["one_minus_corr"],
+                trend=tuple(curve),
+                note="correlation below threshold after 5x the steps",
+                details={"alpha": alpha.tolist(), "corr_2000": final, "corr_10000": later},
+            )
         final = later
     rivals = []
     for a in single_deviations(p, alpha):
@@ -98,10 +109,19 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
             rivals.append(float(correlation(W_end, W_a)))
     best_rival = max(rivals) if rivals else -1.0
     status = "ok" if best_rival < final else "counterexample"
-    return evidence(status, 1 - final, tol["one_minus_corr"], trend=tuple(curve),
-                    note="" if status == "ok" else "a deviating selection's SVM is closer",
-                    details={"alpha": alpha.tolist(), "corr": final, "best_rival_corr": best_rival,
-                             "rising": bool(curve[-1] >= np.max(curve) - 1e-9)})
+    return evidence(
+        status,
+        1 - final,
+        tol["one_minus_corr"],
+        trend=tuple(curve),
+        note="" if status == "ok" else "a deviating selection's SVM is closer",
+        details={
+            "alpha": alpha.tolist(),
+            "corr": final,
+            "best_rival_corr": best_rival,
+            "rising": bool(curve[-1] >= np.max(curve) - 1e-9),
+        },
+    )
 
 
 # ---------------------------------------------------------------- 2. (K, Q) -> nuclear SVM
@@ -115,9 +135,13 @@ def check_kq_nuclear(spec: Mapping[str, Any]) -> Evidence:
     Q0 = uniform_init((1, d, d), spec["init_seed"] + 7919)
     res = train_KQ(p.X, p.Y, p.Z, p.v, K0, Q0, steps=int(tol["steps"]), ridge=2.22e-16)
     if res.min_max_prob[0] < SATURATED:
-        return evidence("inconclusive", float("nan"), tol["one_minus_corr"],
-                        note="softmax not saturated", details={"min_max_prob":
-                                                               float(res.min_max_prob[0])})
+        return evidence(
+            "inconclusive",
+            float("nan"),
+            tol["one_minus_corr"],
+            note="softmax not saturated",
+            details={"min_max_prob": float(res.min_max_prob[0])},
+        )
     alpha = res.selected[0]
     try:
         W_nuc = solve_nuclear_svm(p, alpha).W
@@ -127,13 +151,18 @@ def check_kq_nuclear(spec: Mapping[str, Any]) -> Evidence:
     W = res.params["K"][0] @ res.params["Q"][0].T
     c_nuc, c_fro = float(correlation(W, W_nuc)), float(correlation(W, W_fro))
     svms = float(correlation(W_nuc, W_fro))
-    details = {"alpha": alpha.tolist(), "corr_nuclear": c_nuc, "corr_frobenius": c_fro,
-               "corr_between_svms": svms}
+    details = {
+        "alpha": alpha.tolist(),
+        "corr_nuclear": c_nuc,
+        "corr_frobenius": c_fro,
+        "corr_between_svms": svms,
+    }
     if svms > tol["distinct_svms"]:
         return out_of_scope("the two SVM solutions nearly coincide", **details)
     ok = (1 - c_nuc <= tol["one_minus_corr"]) and c_nuc > c_fro
-    return evidence("ok" if ok else "counterexample", 1 - c_nuc, tol["one_minus_corr"],
-                    details=details)
+    return evidence(
+        "ok" if ok else "counterexample", 1 - c_nuc, tol["one_minus_corr"], details=details
+    )
 
 
 # ---------------------------------------------------------------- 3. regularization paths
@@ -153,15 +182,25 @@ def _check_regpath(spec: Mapping[str, Any], param: str) -> Evidence:
     curve = np.array([float(correlation(pt.W, own)) for pt in pts])
     cross = float(correlation(pts[-1].W, other))
     gap = 1 - curve[-1]
-    details = {"radii": radii, "corr_own_svm": curve.tolist(), "corr_other_svm_at_Rmax": cross,
-               "losses": [pt.loss for pt in pts]}
+    details = {
+        "radii": radii,
+        "corr_own_svm": curve.tolist(),
+        "corr_other_svm_at_Rmax": cross,
+        "losses": [pt.loss for pt in pts],
+    }
     if gap <= tol["one_minus_corr"]:
         return evidence("ok", gap, tol["one_minus_corr"], trend=tuple(curve), details=details)
     falling = curve[-1] < curve[-2] - tol["noise"]
-    return evidence("counterexample" if falling else "inconclusive", gap, tol["one_minus_corr"],
-                    trend=tuple(curve), details=details,
-                    note="path correlation decreasing at large R" if falling
-                    else "R_max too small for the path to align")
+    return evidence(
+        "counterexample" if falling else "inconclusive",
+        gap,
+        tol["one_minus_corr"],
+        trend=tuple(curve),
+        details=details,
+        note="path correlation decreasing at large R"
+        if falling
+        else "R_max too small for the path to align",
+    )
 
 
 # ---------------------------------------------------------------- 4. local convergence in a cone
@@ -195,10 +234,13 @@ def check_local_cone(spec: Mapping[str, Any]) -> Evidence:
     curve = corr_curve(res.history["W"][0], W_mm)
     gap = 1 - float(curve[-1])
     ok = stayed and gap <= tol["one_minus_corr"]
-    return evidence("ok" if ok else "counterexample", gap if stayed else 1.0,
-                    tol["one_minus_corr"], trend=tuple(curve),
-                    details={"alpha": alpha.tolist(), "final": res.selected[0].tolist(),
-                             "stayed": stayed})
+    return evidence(
+        "ok" if ok else "counterexample",
+        gap if stayed else 1.0,
+        tol["one_minus_corr"],
+        trend=tuple(curve),
+        details={"alpha": alpha.tolist(), "final": res.selected[0].tolist(), "stayed": stayed},
+    )
 
 
 def check_small_norm_escape(spec: Mapping[str, Any]) -> Evidence:
@@ -209,9 +251,13 @@ def check_small_norm_escape(spec: Mapping[str, Any]) -> Evidence:
     if alpha is None:
         return out_of_scope("no locally-optimal one-input deviation of opt")
     escaped = not np.array_equal(res.selected[0], alpha)
-    return evidence("counterexample" if escaped else "ok", float(escaped), 0.5,
-                    details={"alpha": alpha.tolist(), "final": res.selected[0].tolist()},
-                    note="GD left the locally-optimal selection" if escaped else "")
+    return evidence(
+        "counterexample" if escaped else "ok",
+        float(escaped),
+        0.5,
+        details={"alpha": alpha.tolist(), "final": res.selected[0].tolist()},
+        note="GD left the locally-optimal selection" if escaped else "",
+    )
 
 
 # ---------------------------------------------------------------- 5. global convergence
@@ -231,16 +277,23 @@ def check_equal_scores_global(spec: Mapping[str, Any]) -> Evidence:
             inits.append((2.0 * W_a / np.linalg.norm(W_a))[None])
     res = train_runs(p, np.concatenate(inits), int(tol["steps"]))
     if np.min(res.min_max_prob) < SATURATED:
-        return evidence("inconclusive", float("nan"), tol["one_minus_corr"],
-                        note="softmax not saturated")
+        return evidence(
+            "inconclusive", float("nan"), tol["one_minus_corr"], note="softmax not saturated"
+        )
     corr = correlation(res.params["W"], W_mm[None])
     global_runs = np.all(res.selected == opt[None], axis=1)
     gap = float(np.max(1 - corr))
     ok = bool(np.all(global_runs)) and gap <= tol["one_minus_corr"]
-    return evidence("ok" if ok else "counterexample", gap if np.all(global_runs) else 1.0,
-                    tol["one_minus_corr"],
-                    details={"global_runs": int(global_runs.sum()), "runs": len(global_runs),
-                             "min_corr": float(np.min(corr))})
+    return evidence(
+        "ok" if ok else "counterexample",
+        gap if np.all(global_runs) else 1.0,
+        tol["one_minus_corr"],
+        details={
+            "global_runs": int(global_runs.sum()),
+            "runs": len(global_runs),
+            "min_corr": float(np.min(corr)),
+        },
+    )
 
 
 def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
@@ -264,8 +317,16 @@ def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
     for d in dims:
         wins = total = 0
         for j in range(runs // 10):
-            p = build_problem({**spec, "family": "paper", "n": 6, "T": 8, "d": d,
-                               "seed": spec["seed"] + 1000 * d + j})
+            p = build_problem(
+                {
+                    **spec,
+                    "family": "paper",
+                    "n": 6,
+                    "T": 8,
+                    "d": d,
+                    "seed": spec["seed"] + 1000 * d + j,
+                }
+            )
             opt = unique_opt(p)
             res = train_runs(p, random_inits(d, 10, spec["seed"] + j), 1500)
             ok = np.all(res.selected == opt[None], axis=1) & (res.min_max_prob > SATURATED)
@@ -279,14 +340,27 @@ def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
     z = (p1 - p0) / se
     pval = float(normal.sf(z))
     zc = float(normal.isf(tol["alpha"] / 2))
-    details = {"dims": dims, "fractions": [k / n for k, n in fractions],
-               "wilson": [_wilson(k, n, zc) for k, n in fractions], "p_value": pval}
+    details = {
+        "dims": dims,
+        "fractions": [k / n for k, n in fractions],
+        "wilson": [_wilson(k, n, zc) for k, n in fractions],
+        "p_value": pval,
+    }
     if pval <= tol["alpha"]:
-        return evidence("ok", pval, tol["alpha"], trend=tuple(k / n for k, n in fractions),
-                        details=details)
-    status = "counterexample" if p1 < p0 and float(normal.cdf(z)) <= tol["alpha"] else "inconclusive"
-    return evidence(status, pval, tol["alpha"], trend=tuple(k / n for k, n in fractions),
-                    details=details, note="no significant rise with d at this sample size")
+        return evidence(
+            "ok", pval, tol["alpha"], trend=tuple(k / n for k, n in fractions), details=details
+        )
+    status = (
+        "counterexample" if p1 < p0 and float(normal.cdf(z)) <= tol["alpha"] else "inconclusive"
+    )
+    return evidence(
+        status,
+        pval,
+        tol["alpha"],
+        trend=tuple(k / n for k, n in fractions),
+        details=details,
+        note="no significant rise with d at this sample size",
+    )
 
 
 # ---------------------------------------------------------------- 6. feasibility
@@ -300,8 +374,13 @@ def check_feasible_overparam(spec: Mapping[str, Any]) -> Evidence:
         try:
             sol = solve_att_svm(p, alpha)
         except InfeasibleSVM as exc:
-            return evidence("counterexample", 1.0, 0.0, note="infeasible despite d >= max(T-1,n)",
-                            details={"alpha": alpha.tolist(), "certificate": exc.certificate})
+            return evidence(
+                "counterexample",
+                1.0,
+                0.0,
+                note="infeasible despite d >= max(T-1,n)",
+                details={"alpha": alpha.tolist(), "certificate": exc.certificate},
+            )
         worst = min(worst, sol.min_margin)
     return evidence("ok", 1 - worst, 1e-8, details={"min_margin": worst})
 
@@ -320,13 +399,16 @@ def check_feasible_underparam(spec: Mapping[str, Any]) -> Evidence:
             cert = exc.certificate
             lam = np.zeros(cons.K)
             index = {(int(i), int(t)): k for k, (i, t) in enumerate(cons.pairs)}
-            for w, (i, t) in zip(cert["lambda"], cert["pairs"]):
+            for w, (i, t) in zip(cert["lambda"], cert["pairs"], strict=True):
                 lam[index[(int(i), int(t))]] = w
             check = verify_farkas(cons, lam)
             verified = bool(getattr(check, "valid", check))
-            return evidence("counterexample" if verified else "inconclusive",
-                            float(cert["residual"]), 1e-9,
-                            details={"alpha": alpha.tolist(), "certificate_verified": verified})
+            return evidence(
+                "counterexample" if verified else "inconclusive",
+                float(cert["residual"]),
+                1e-9,
+                details={"alpha": alpha.tolist(), "certificate_verified": verified},
+            )
     return evidence("ok", 0.0, 0.0, note="every sampled selection was feasible")
 
 
@@ -340,8 +422,11 @@ def check_rank_lemma(spec: Mapping[str, Any]) -> Evidence:
     if alpha is None:
         return out_of_scope("optimal token not unique")
     try:
-        sols = {"fro": solve_att_svm(p, alpha), "nuc": solve_nuclear_svm(p, alpha),
-                "fro-clarabel": solve_att_svm_cvxpy(p, alpha, "fro")}
+        sols = {
+            "fro": solve_att_svm(p, alpha),
+            "nuc": solve_nuclear_svm(p, alpha),
+            "fro-clarabel": solve_att_svm_cvxpy(p, alpha, "fro"),
+        }
     except InfeasibleSVM:
         return out_of_scope("infeasible")
     U, s, _ = np.linalg.svd(p.Z.T, full_matrices=False)
@@ -369,8 +454,12 @@ def check_nuclear_rank_le_fro(spec: Mapping[str, Any]) -> Evidence:
         r_fro = solve_att_svm(p, alpha).rank
     except InfeasibleSVM:
         return out_of_scope("infeasible")
-    return evidence("ok" if r_nuc <= r_fro else "counterexample", r_nuc - r_fro, 0,
-                    details={"rank_nuclear": r_nuc, "rank_frobenius": r_fro})
+    return evidence(
+        "ok" if r_nuc <= r_fro else "counterexample",
+        r_nuc - r_fro,
+        0,
+        details={"rank_nuclear": r_nuc, "rank_frobenius": r_fro},
+    )
 
 
 # ---------------------------------------------------------------- 8. global convergence fails
@@ -396,9 +485,17 @@ def check_global_fails(spec: Mapping[str, Any]) -> Evidence:
         if c < best_corr:
             best_corr, found = c, alpha
     status = "counterexample" if found is not None and best_corr < tol["corr_global"] else "ok"
-    return evidence(status, best_corr, tol["corr_global"], score=tol["corr_global"] - best_corr,
-                    details={"alpha": None if found is None else found.tolist(),
-                             "opt": opt.tolist(), "corr_with_global": best_corr})
+    return evidence(
+        status,
+        best_corr,
+        tol["corr_global"],
+        score=tol["corr_global"] - best_corr,
+        details={
+            "alpha": None if found is None else found.tolist(),
+            "opt": opt.tolist(),
+            "corr_with_global": best_corr,
+        },
+    )
 
 
 # ---------------------------------------------------------------- 9. nonlinear heads
@@ -415,8 +512,9 @@ def check_svmeq(spec: Mapping[str, Any]) -> Evidence:
             continue
         V = np.random.default_rng(spec["seed"] + j).standard_normal((d, d))
         head = ReLUHead(V / np.linalg.norm(V))
-        res = train_W(p.X, p.Y, p.Z, head, uniform_init((1, d, d), spec["seed"] + j),
-                      steps=int(tol["steps"]))
+        res = train_W(
+            p.X, p.Y, p.Z, head, uniform_init((1, d, d), spec["seed"] + j), steps=int(tol["steps"])
+        )
         s = probabilities(p.X, res.params["W"][0], p.Z)
         if np.any((s > tol["low"]) & (s <= tol["high"])) or not np.any(s <= tol["low"]):
             continue
@@ -437,12 +535,20 @@ def check_svmeq(spec: Mapping[str, Any]) -> Evidence:
     if multi == 0:
         return out_of_scope("no accepted multi-token run", accepted=accepted)
     e_eq, e_one = float(np.mean(errs_eq)), float(np.mean(errs_one))
-    return evidence("ok" if e_eq < e_one else "counterexample", e_eq, e_one,
-                    details={"accepted": accepted, "multi_token": multi,
-                             "mean_1mcorr_svmeq": e_eq, "mean_1mcorr_dir": float(np.mean(errs_dir)),
-                             "mean_1mcorr_single": e_one,
-                             "median_1mcorr_svmeq": float(np.median(errs_eq)),
-                             "median_1mcorr_single": float(np.median(errs_one))})
+    return evidence(
+        "ok" if e_eq < e_one else "counterexample",
+        e_eq,
+        e_one,
+        details={
+            "accepted": accepted,
+            "multi_token": multi,
+            "mean_1mcorr_svmeq": e_eq,
+            "mean_1mcorr_dir": float(np.mean(errs_dir)),
+            "mean_1mcorr_single": e_one,
+            "median_1mcorr_svmeq": float(np.median(errs_eq)),
+            "median_1mcorr_single": float(np.median(errs_one)),
+        },
+    )
 
 
 # ---------------------------------------------------------------- 11. saturation rate
@@ -478,8 +584,13 @@ def check_saturation(spec: Mapping[str, Any]) -> Evidence:
         under = np.max(((lower - mass) / lower)[keep])
         worst = max(worst, over, under, float(np.max(upper - (p.T - 1) * np.exp(-R / nW))))
         trend.append(float(np.max(mass)))
-    return evidence("ok" if worst <= tol["rel"] else "counterexample", worst, tol["rel"],
-                    trend=tuple(trend), details={"norm_W_mm": nW})
+    return evidence(
+        "ok" if worst <= tol["rel"] else "counterexample",
+        worst,
+        tol["rel"],
+        trend=tuple(trend),
+        details={"norm_W_mm": nW},
+    )
 
 
 # ---------------------------------------------------------------- ties: a limit
@@ -490,9 +601,13 @@ def check_ties_split(spec: Mapping[str, Any]) -> Evidence:
     p = build_problem(spec)
     res = train_runs(p, random_inits(p.d, 4, spec["init_seed"]), int(tol["steps"]))
     split = float(1 - np.min(res.min_max_prob))
-    return evidence("counterexample" if split > tol["split"] else "ok", split, tol["split"],
-                    score=split - tol["split"],
-                    details={"min_max_prob": float(np.min(res.min_max_prob))})
+    return evidence(
+        "counterexample" if split > tol["split"] else "ok",
+        split,
+        tol["split"],
+        score=split - tol["split"],
+        details={"min_max_prob": float(np.min(res.min_max_prob))},
+    )
 
 
 def _init(spec_strategy: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
@@ -506,70 +621,93 @@ CLAIMS = [
     Claim(
         id="tfsvm.ngd-direction-W",
         source=f"{SRC}; local GD convergence (TFSVM-T6, UNVERIFIED Thm number); official "
-               "local_converge experiment",
+        "local_converge experiment",
         statement="Normalized GD on W converges in direction to W^mm_alpha of its final "
-                  "selection alpha, which is locally optimal; corr rises over checkpoints and no "
-                  "one-input deviation's SVM is closer.",
+        "selection alpha, which is locally optimal; corr rises over checkpoints and no "
+        "one-input deviation's SVM is closer.",
         conditions="paper family, softmax saturated (else inconclusive)",
-        instances=problem_spec_strategy("paper", (2, 6), (2, 8), (0, 3), overparameterized=True,
-                                        extra={"init_seed": _seeds}),
-        check=check_ngd_direction, expected=Expected.HOLDS,
-        samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {},
-                  "init_seed": 0},),
-        tolerances=TOL["ngd-direction"], budget={"ci": 4, "dev": 30, "deep": 300},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "paper", (2, 6), (2, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
+        ),
+        check=check_ngd_direction,
+        expected=Expected.HOLDS,
+        samples=(
+            {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {}, "init_seed": 0},
+        ),
+        tolerances=TOL["ngd-direction"],
+        budget={"ci": 4, "dev": 30, "deep": 300},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.kq-nuclear-bias",
         source=f"{SRC}; (K,Q) GD bias (TFSVM-O1, empirical in the paper); local_converge (KQ)",
         statement="Normalized GD on (K, Q), m = d: K Q^T aligns with the nuclear-norm SVM "
-                  "W*^mm_alpha of its selection, measurably better than with the Frobenius one.",
+        "W*^mm_alpha of its selection, measurably better than with the Frobenius one.",
         conditions="paper family; softmax saturated; the two SVM solutions differ (corr < 0.99)",
-        instances=problem_spec_strategy("paper", (2, 6), (3, 8), (0, 3), overparameterized=True,
-                                        extra={"init_seed": _seeds}),
-        check=check_kq_nuclear, expected=Expected.OPEN,
-        samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 1, "options": {},
-                  "init_seed": 1},),
-        tolerances=TOL["kq-nuclear"], budget={"ci": 2, "dev": 20, "deep": 200},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "paper", (2, 6), (3, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
+        ),
+        check=check_kq_nuclear,
+        expected=Expected.OPEN,
+        samples=(
+            {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 1, "options": {}, "init_seed": 1},
+        ),
+        tolerances=TOL["kq-nuclear"],
+        budget={"ci": 2, "dev": 20, "deep": 200},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.regpath-W",
         source=f"{SRC}; regularization path -> Att-SVM (TFSVM-T2, UNVERIFIED 'Theorem 2')",
         statement="W_R / R -> W^mm / ||W^mm|| as R -> infinity (W_R = argmin_{||W||<=R} L).",
         conditions="unique optimal tokens; Att-SVM feasible",
-        instances=problem_spec_strategy("paper", (2, 4), (3, 4), (0, 1), overparameterized=True,
-                                        extra={"init_seed": _seeds}),
-        check=lambda s: _check_regpath(s, "W"), expected=Expected.HOLDS,
-        samples=({"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {},
-                  "init_seed": 0},),
-        tolerances=TOL["regpath"], budget={"ci": 2, "dev": 10, "deep": 100},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "paper", (2, 4), (3, 4), (0, 1), overparameterized=True, extra={"init_seed": _seeds}
+        ),
+        check=lambda s: _check_regpath(s, "W"),
+        expected=Expected.HOLDS,
+        samples=(
+            {"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {}, "init_seed": 0},
+        ),
+        tolerances=TOL["regpath"],
+        budget={"ci": 2, "dev": 10, "deep": 100},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.regpath-KQ",
         source=f"{SRC}; (K,Q) regularization path -> Att-SVM* (TFSVM-T2)",
         statement="(K Q^T)_R / R -> W*^mm / ||W*^mm||_* (nuclear-norm SVM) as R -> infinity.",
         conditions="unique optimal tokens; Att-SVM feasible; m = d",
-        instances=problem_spec_strategy("paper", (2, 4), (3, 4), (0, 1), overparameterized=True,
-                                        extra={"init_seed": _seeds}),
-        check=lambda s: _check_regpath(s, "KQ"), expected=Expected.HOLDS,
-        samples=({"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {},
-                  "init_seed": 0},),
-        tolerances=TOL["regpath"], budget={"ci": 2, "dev": 10, "deep": 100},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "paper", (2, 4), (3, 4), (0, 1), overparameterized=True, extra={"init_seed": _seeds}
+        ),
+        check=lambda s: _check_regpath(s, "KQ"),
+        expected=Expected.HOLDS,
+        samples=(
+            {"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {}, "init_seed": 0},
+        ),
+        tolerances=TOL["regpath"],
+        budget={"ci": 2, "dev": 10, "deep": 100},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.local-cone",
         source=f"{SRC}; local GD convergence in a cone (TFSVM-T6, D5)",
         statement="Started at R W^mm_alpha/||W^mm_alpha|| with large R (100) for a locally-optimal "
-                  "alpha != opt, normalized GD keeps alpha and converges to W^mm_alpha.",
+        "alpha != opt, normalized GD keeps alpha and converges to W^mm_alpha.",
         conditions="a locally-optimal one-input deviation of opt exists",
         instances=problem_spec_strategy("paper", (4, 6), (6, 8), (2, 4), overparameterized=True),
-        check=check_local_cone, expected=Expected.HOLDS,
+        check=check_local_cone,
+        expected=Expected.HOLDS,
         samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 3, "options": {}},),
-        tolerances=TOL["local-cone"], budget={"ci": 3, "dev": 20, "deep": 200},
-        build_problem=build_problem, shrink=False,
+        tolerances=TOL["local-cone"],
+        budget={"ci": 3, "dev": 20, "deep": 200},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.local-cone-small-norm",
@@ -577,44 +715,62 @@ CLAIMS = [
         statement="(naive) GD started on a locally-optimal SVM direction stays there at any norm.",
         conditions="a locally-optimal one-input deviation of opt exists; start norm R = 1",
         instances=problem_spec_strategy("paper", (4, 6), (6, 8), (2, 4), overparameterized=True),
-        check=check_small_norm_escape, expected=Expected.FAILS,
+        check=check_small_norm_escape,
+        expected=Expected.FAILS,
         samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 3, "options": {}},),
-        tolerances=TOL["escape"], budget={"ci": 8, "dev": 30, "deep": 200},
-        build_problem=build_problem, shrink=False,
+        tolerances=TOL["escape"],
+        budget={"ci": 8, "dev": 30, "deep": 200},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.global-equal-scores",
         source=f"{SRC}; global convergence under equal non-optimal scores (TFSVM-T4)",
         statement="If every non-optimal token of each input has the same score, GD selects opt "
-                  "from any init and W(k)/||W(k)|| -> W^mm/||W^mm||.",
+        "from any init and W(k)/||W(k)|| -> W^mm/||W^mm||.",
         conditions="equal-scores family (premise by construction)",
-        instances=problem_spec_strategy("equal-scores", (2, 6), (2, 8), (0, 3),
-                                        overparameterized=True, extra={"init_seed": _seeds}),
-        check=check_equal_scores_global, expected=Expected.HOLDS,
-        tolerances=TOL["equal-scores"], budget={"ci": 3, "dev": 20, "deep": 200},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "equal-scores",
+            (2, 6),
+            (2, 8),
+            (0, 3),
+            overparameterized=True,
+            extra={"init_seed": _seeds},
+        ),
+        check=check_equal_scores_global,
+        expected=Expected.HOLDS,
+        tolerances=TOL["equal-scores"],
+        budget={"ci": 3, "dev": 20, "deep": 200},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.overparam-global-fraction",
         source=f"{SRC}; over-parameterization catalyzes global convergence (TFSVM-T5; figure "
-               "setup UNVERIFIED)",
+        "setup UNVERIFIED)",
         statement="The fraction of random-init runs that select opt everywhere rises with d.",
         conditions="paper family, n = 6, T = 8",
-        instances=st.fixed_dictionaries({"seed": _seeds, "runs": st.just(30),
-                                         "dims": st.just([4, 32])}),
-        check=check_overparam_fraction, expected=Expected.HOLDS,
+        instances=st.fixed_dictionaries(
+            {"seed": _seeds, "runs": st.just(30), "dims": st.just([4, 32])}
+        ),
+        check=check_overparam_fraction,
+        expected=Expected.HOLDS,
         samples=({"seed": 0, "runs": 30, "dims": [4, 32]},),
-        tolerances=TOL["overparam"], budget={"ci": 0, "dev": 2, "deep": 10}, shrink=False,
+        tolerances=TOL["overparam"],
+        budget={"ci": 0, "dev": 2, "deep": 10},
+        shrink=False,
     ),
     Claim(
         id="tfsvm.feasible-overparam",
         source=f"{SRC}; feasibility for every alpha when d >= max(T-1, n) (TFSVM-T1)",
         statement="For generic data with d >= max(T-1, n), Att-SVM_alpha is feasible for every "
-                  "selection alpha.",
+        "selection alpha.",
         conditions="paper family with d >= max(T-1, n)",
         instances=problem_spec_strategy("paper", (1, 8), (2, 9), (0, 2), overparameterized=True),
-        check=check_feasible_overparam, expected=Expected.HOLDS,
-        tolerances={}, budget={"ci": 15, "dev": 100, "deep": 2000},
+        check=check_feasible_overparam,
+        expected=Expected.HOLDS,
+        tolerances={},
+        budget={"ci": 15, "dev": 100, "deep": 2000},
         build_problem=build_problem,
     ),
     Claim(
@@ -623,20 +779,24 @@ CLAIMS = [
         statement="(naive) Att-SVM_alpha is feasible for every alpha whatever d.",
         conditions="d = 1 or d small against n and T",
         instances=problem_spec_strategy("paper", (3, 12), (3, 6), (1, 2)),
-        check=check_feasible_underparam, expected=Expected.FAILS,
+        check=check_feasible_underparam,
+        expected=Expected.FAILS,
         samples=({"family": "paper", "n": 4, "T": 3, "d": 1, "seed": 0, "options": {}},),
-        tolerances={}, budget={"ci": 10, "dev": 50, "deep": 500},
+        tolerances={},
+        budget={"ci": 10, "dev": 50, "deep": 500},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.rank-lemma",
         source=f"{SRC}; rank <= n and row space in span{{z_i}} (TFSVM-L1)",
         statement="Every solution of Att-SVM and Att-SVM* has rank <= n and row space inside "
-                  "span{z_1..z_n}.",
+        "span{z_1..z_n}.",
         conditions="unique optimal tokens; feasible",
         instances=problem_spec_strategy("paper", (1, 5), (2, 5), (0, 4), overparameterized=True),
-        check=check_rank_lemma, expected=Expected.HOLDS,
-        tolerances=TOL["rank"], budget={"ci": 6, "dev": 40, "deep": 400},
+        check=check_rank_lemma,
+        expected=Expected.HOLDS,
+        tolerances=TOL["rank"],
+        budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),
     Claim(
@@ -645,8 +805,10 @@ CLAIMS = [
         statement="rank(W*^mm) <= rank(W^mm) (relative threshold 1e-6).",
         conditions="unique optimal tokens; feasible",
         instances=problem_spec_strategy("paper", (2, 6), (2, 6), (0, 4), overparameterized=True),
-        check=check_nuclear_rank_le_fro, expected=Expected.OPEN,
-        tolerances=TOL["rank"], budget={"ci": 6, "dev": 40, "deep": 400},
+        check=check_nuclear_rank_le_fro,
+        expected=Expected.OPEN,
+        tolerances=TOL["rank"],
+        budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),
     Claim(
@@ -654,38 +816,49 @@ CLAIMS = [
         source=f"{SRC}; limit: local, not global (catalog §6.1, §7.2)",
         statement="(naive) GD from random init always converges to the global W^mm.",
         conditions="paper family n = 6, T = 8, d = 10; opt unique and feasible",
-        instances=problem_spec_strategy("paper", (6, 6), (8, 8), (0, 3), overparameterized=True,
-                                        extra={"init_seed": _seeds}),
-        check=check_global_fails, expected=Expected.FAILS,
-        samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {},
-                  "init_seed": 0},),
-        tolerances=TOL["global-fails"], budget={"ci": 12, "dev": 40, "deep": 300},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "paper", (6, 6), (8, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
+        ),
+        check=check_global_fails,
+        expected=Expected.FAILS,
+        samples=(
+            {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {}, "init_seed": 0},
+        ),
+        tolerances=TOL["global-fails"],
+        budget={"ci": 12, "dev": 40, "deep": 300},
+        build_problem=build_problem,
+        shrink=False,
     ),
     Claim(
         id="tfsvm.svm-equivalence-nonlinear",
         source=f"{SRC}; SVM-equivalence for nonlinear heads (TFSVM-O2, empirical; official "
-               "multi_token_converge protocol and filter)",
+        "multi_token_converge protocol and filter)",
         statement="For a ReLU head, W^fin + R W^dir predicts the GD iterate better than the "
-                  "single-token W^mm (mean 1 - corr over accepted multi-token runs).",
+        "single-token W^mm (mean 1 - corr over accepted multi-token runs).",
         conditions="runs accepted by the official filter (no softmax entry in (1e-6, 1e-3])",
-        instances=st.fixed_dictionaries({"seed": _seeds, "d": st.sampled_from([4, 6]),
-                                         "runs": st.just(16)}),
-        check=check_svmeq, expected=Expected.OPEN,
+        instances=st.fixed_dictionaries(
+            {"seed": _seeds, "d": st.sampled_from([4, 6]), "runs": st.just(16)}
+        ),
+        check=check_svmeq,
+        expected=Expected.OPEN,
         samples=({"seed": 0, "d": 4, "runs": 16},),
-        tolerances=TOL["svmeq"], budget={"ci": 0, "dev": 3, "deep": 20}, shrink=False,
+        tolerances=TOL["svmeq"],
+        budget={"ci": 0, "dev": 3, "deep": 20},
+        shrink=False,
     ),
     Claim(
         id="tfsvm.softmax-saturation",
         source=f"{SRC}; softmax -> hardmax along the SVM direction (symbolic derivation "
-               "'softmax-saturation')",
+        "'softmax-saturation')",
         statement="Along W = R W^mm/||W^mm||, the non-selected mass of input i lies between "
-                  "e/(1+e) and (T-1) e with e = exp(-R m_i/||W^mm||), m_i >= 1 its smallest "
-                  "margin; so it is at most (T-1) exp(-R/||W^mm||) and decays at rate m_i/||W^mm||.",
+        "e/(1+e) and (T-1) e with e = exp(-R m_i/||W^mm||), m_i >= 1 its smallest "
+        "margin; so it is at most (T-1) exp(-R/||W^mm||) and decays at rate m_i/||W^mm||.",
         conditions="unique optimal tokens; feasible",
         instances=problem_spec_strategy("paper", (1, 5), (2, 6), (0, 3), overparameterized=True),
-        check=check_saturation, expected=Expected.HOLDS,
-        tolerances=TOL["saturation"], budget={"ci": 10, "dev": 50, "deep": 500},
+        check=check_saturation,
+        expected=Expected.HOLDS,
+        tolerances=TOL["saturation"],
+        budget={"ci": 10, "dev": 50, "deep": 500},
         build_problem=build_problem,
     ),
     Claim(
@@ -693,12 +866,31 @@ CLAIMS = [
         source=f"{SRC}; limit: ties violate the unique-optimum hypothesis (catalog §6.5)",
         statement="(naive) GD attention always ends up selecting a single token per input.",
         conditions="near-tie family with gap 0 (exact ties), equal labels' scores",
-        instances=problem_spec_strategy("near-tie", (1, 3), (2, 4), (0, 2), overparameterized=True,
-                                        gap=0.0, extra={"init_seed": _seeds}),
-        check=check_ties_split, expected=Expected.FAILS,
-        samples=({"family": "near-tie", "n": 1, "T": 2, "d": 2, "seed": 0,
-                  "options": {"gap": 0.0}, "init_seed": 0},),
-        tolerances=TOL["ties"], budget={"ci": 6, "dev": 30, "deep": 300},
-        build_problem=build_problem, shrink=False,
+        instances=problem_spec_strategy(
+            "near-tie",
+            (1, 3),
+            (2, 4),
+            (0, 2),
+            overparameterized=True,
+            gap=0.0,
+            extra={"init_seed": _seeds},
+        ),
+        check=check_ties_split,
+        expected=Expected.FAILS,
+        samples=(
+            {
+                "family": "near-tie",
+                "n": 1,
+                "T": 2,
+                "d": 2,
+                "seed": 0,
+                "options": {"gap": 0.0},
+                "init_seed": 0,
+            },
+        ),
+        tolerances=TOL["ties"],
+        budget={"ci": 6, "dev": 30, "deep": 300},
+        build_problem=build_problem,
+        shrink=False,
     ),
 ]

@@ -20,23 +20,39 @@ EXIT_MISMATCH = 1
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_cmd(as_json: bool) -> int:
     """The catalog of claims: id, source, expected verdict, statement."""
-    rows = [{"id": c.id, "source": c.source, "expected": c.expected.value,
-             "statement": c.statement, "conditions": c.conditions,
-             "known": None if c.known is None else c.known.value}
-            for c in all_claims().values()]
+    rows = [
+        {
+            "id": c.id,
+            "source": c.source,
+            "expected": c.expected.value,
+            "statement": c.statement,
+            "conditions": c.conditions,
+            "known": None if c.known is None else c.known.value,
+        }
+        for c in all_claims().values()
+    ]
     if as_json:
         emit_json({"claims": rows})
     else:
-        emit_table("attnsvm claims", ["id", "expected", "statement"],
-                   [(r["id"], r["expected"], r["statement"]) for r in rows])
+        emit_table(
+            "attnsvm claims",
+            ["id", "expected", "statement"],
+            [(r["id"], r["expected"], r["statement"]) for r in rows],
+        )
     return 0
 
 
@@ -50,13 +66,24 @@ def _fmt_worst(rep: ClaimReport) -> str:
 @click.command("check")
 @click.argument("ids", nargs=-1)
 @click.option("--profile", type=click.Choice(PROFILES), default="ci", show_default=True)
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
-              help="write the full report as JSON to this file")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the full report as JSON to this file",
+)
 @click.option("--workers", type=int, default=None, help="processes (default: min(2, cores))")
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
 @click.option("--max-examples", type=int, default=None, help="override every claim's budget")
-def check_cmd(ids: tuple[str, ...], profile: str, json_file: str | None, workers: int | None,
-              scheduler: str | None, max_examples: int | None) -> int:
+def check_cmd(
+    ids: tuple[str, ...],
+    profile: str,
+    json_file: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    max_examples: int | None,
+) -> int:
     """Check claims (all by default); exit 0 only if every verdict matches its expectation."""
     claims = [get_claim(i) for i in ids] if ids else list(all_claims().values())
     if max_examples is not None and max_examples < 0:
@@ -73,27 +100,53 @@ def check_cmd(ids: tuple[str, ...], profile: str, json_file: str | None, workers
 
         with make_executor(workers, scheduler) as pool, _progress() as prog:
             task = prog.add_task(f"checking ({profile})", total=len(claims))
-            futures = {pool.submit(run_claim_by_id, c.id, profile, max_examples): c.id
-                       for c in claims}
+            futures = {
+                pool.submit(run_claim_by_id, c.id, profile, max_examples): c.id for c in claims
+            }
             for fut in as_completed(futures):
                 reports[futures[fut]] = fut.result()
                 prog.advance(task)
     ordered = [reports[c.id] for c in claims]
     emit_table(
         f"attnsvm check — profile {profile}",
-        ["claim", "expected", "verdict", "tried", "out of scope", "worst (gap vs threshold)",
-         "match", "s"],
-        [(r.claim_id, r.expected, r.verdict.value, r.tried, r.counts["out_of_scope"],
-          _fmt_worst(r), "yes" if r.matches else "NO", f"{r.seconds:.1f}") for r in ordered],
+        [
+            "claim",
+            "expected",
+            "verdict",
+            "tried",
+            "out of scope",
+            "worst (gap vs threshold)",
+            "match",
+            "s",
+        ],
+        [
+            (
+                r.claim_id,
+                r.expected,
+                r.verdict.value,
+                r.tried,
+                r.counts["out_of_scope"],
+                _fmt_worst(r),
+                "yes" if r.matches else "NO",
+                f"{r.seconds:.1f}",
+            )
+            for r in ordered
+        ],
     )
     mismatched = [r.claim_id for r in ordered if not r.matches]
     if json_file:
-        payload = {"profile": profile, "all_match": not mismatched,
-                   "claims": [r.as_dict() for r in ordered]}
+        payload = {
+            "profile": profile,
+            "all_match": not mismatched,
+            "claims": [r.as_dict() for r in ordered],
+        }
         Path(json_file).write_text(json.dumps(to_jsonable(payload), indent=2) + "\n")
     if mismatched:
-        click.echo(f"attnsvm: {len(mismatched)} verdict(s) differ from expectation: "
-                   f"{', '.join(mismatched)}", err=True)
+        click.echo(
+            f"attnsvm: {len(mismatched)} verdict(s) differ from expectation: "
+            f"{', '.join(mismatched)}",
+            err=True,
+        )
         return EXIT_MISMATCH
     return 0
 
@@ -102,23 +155,47 @@ def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None) -
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     db = DirectoryBasedExampleDatabase(db_dir) if db_dir else None
-    rep = run_claim(claim_id, "deep", max_examples=max_examples, search_seed=seed,
-                    use_target=True, shrink=True, database=db)
+    rep = run_claim(
+        claim_id,
+        "deep",
+        max_examples=max_examples,
+        search_seed=seed,
+        use_target=True,
+        shrink=True,
+        database=db,
+    )
     return {"seed": seed, "report": rep.as_dict()}
 
 
 @click.command("hunt")
 @click.argument("claim_id")
 @click.option("--max-examples", type=int, default=200, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="counterexamples",
-              show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="counterexamples",
+    show_default=True,
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="independent searches (seeds seed..seed+workers-1) in a process pool")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="independent searches (seeds seed..seed+workers-1) in a process pool",
+)
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
 @click.option("--json", "as_json", is_flag=True)
-def hunt_cmd(claim_id: str, max_examples: int, out_dir: str, seed: int, workers: int,
-             scheduler: str | None, as_json: bool) -> int:
+def hunt_cmd(
+    claim_id: str,
+    max_examples: int,
+    out_dir: str,
+    seed: int,
+    workers: int,
+    scheduler: str | None,
+    as_json: bool,
+) -> int:
     """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them."""
     from properties.records import save_counterexample
     from properties.verdicts import Evidence
@@ -133,9 +210,15 @@ def hunt_cmd(claim_id: str, max_examples: int, out_dir: str, seed: int, workers:
     if workers == 1 and not scheduler:
         with _progress() as prog:
             task = prog.add_task(f"hunting {claim_id}", total=max_examples)
-            rep = run_claim(claim, "deep", max_examples=max_examples, search_seed=seed,
-                            use_target=True, shrink=True,
-                            on_example=lambda k, ev: prog.update(task, completed=min(k, max_examples)))
+            rep = run_claim(
+                claim,
+                "deep",
+                max_examples=max_examples,
+                search_seed=seed,
+                use_target=True,
+                shrink=True,
+                on_example=lambda k, ev: prog.update(task, completed=min(k, max_examples)),
+            )
             results.append({"seed": seed, "report": rep.as_dict()})
     else:
         from properties.executors import make_executor
@@ -151,18 +234,30 @@ def hunt_cmd(claim_id: str, max_examples: int, out_dir: str, seed: int, workers:
     for res in sorted(results, key=lambda r: r["seed"]):
         cex = res["report"]["counterexample"]
         if cex is not None:
-            path = save_counterexample(out_dir, claim_id, cex["spec"],
-                                       Evidence.from_dict(cex["evidence"]), search_seed=res["seed"])
+            path = save_counterexample(
+                out_dir,
+                claim_id,
+                cex["spec"],
+                Evidence.from_dict(cex["evidence"]),
+                search_seed=res["seed"],
+            )
             saved.append(str(path))
     tried = sum(r["report"]["tried"] for r in results)
-    summary = {"claim": claim_id, "expected": claim.expected.value, "tried": tried,
-               "counterexamples": saved,
-               "verdicts": [r["report"]["verdict"] for r in results]}
+    summary = {
+        "claim": claim_id,
+        "expected": claim.expected.value,
+        "tried": tried,
+        "counterexamples": saved,
+        "verdicts": [r["report"]["verdict"] for r in results],
+    }
     if as_json:
         emit_json(summary)
     else:
-        msg = (f"{len(saved)} counterexample(s) saved: {', '.join(saved)}" if saved
-               else f"no counterexample in {tried} examples")
+        msg = (
+            f"{len(saved)} counterexample(s) saved: {', '.join(saved)}"
+            if saved
+            else f"no counterexample in {tried} examples"
+        )
         click.echo(f"{claim_id}: {msg}")
     return 0
 
@@ -178,9 +273,20 @@ def replay_cmd(file: str, as_json: bool) -> int:
     if as_json:
         emit_json(out)
     else:
-        emit_table(f"replay of {file}", ["field", "value"],
-                   [(k, out[k]) for k in ("claim", "reproduced", "evidence_identical",
-                                          "problem_identical", "status")])
+        emit_table(
+            f"replay of {file}",
+            ["field", "value"],
+            [
+                (k, out[k])
+                for k in (
+                    "claim",
+                    "reproduced",
+                    "evidence_identical",
+                    "problem_identical",
+                    "status",
+                )
+            ],
+        )
     return 0 if out["reproduced"] else EXIT_MISMATCH
 
 

@@ -43,7 +43,9 @@ def run_group(group: click.Group, argv: list[str] | None) -> int:
         click.echo(f"attnsvm: error: {_one_line(exc.format_message())}", err=True)
         code = EXIT_BAD_INPUT
     except InfeasibleSVM as exc:
-        click.echo(json.dumps({"status": "infeasible", "certificate": to_jsonable(exc.certificate)}))
+        click.echo(
+            json.dumps({"status": "infeasible", "certificate": to_jsonable(exc.certificate)})
+        )
         click.echo(f"attnsvm: infeasible: {_one_line(str(exc))}", err=True)
         code = EXIT_INFEASIBLE
     except ProblemError as exc:

@@ -24,8 +24,15 @@ from reference.training import train_KQ, train_W, uniform_init
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 def make_problem_cmd(
-    n: int, T: int, d: int, seed: int, family: str, gap: float, self_attention: bool,
-    out: str, as_json: bool,
+    n: int,
+    T: int,
+    d: int,
+    seed: int,
+    family: str,
+    gap: float,
+    self_attention: bool,
+    out: str,
+    as_json: bool,
 ) -> int:
     """Generate a seeded problem of a named family and save it as .npz (keys X, Y, v, Z)."""
     kwargs: dict[str, object] = {"self_attention": self_attention}
@@ -35,7 +42,12 @@ def make_problem_cmd(
     path = problem.save(out)
     gamma = problem.scores
     summary = {
-        "path": str(path), "family": family, "seed": seed, "n": n, "T": T, "d": d,
+        "path": str(path),
+        "family": family,
+        "seed": seed,
+        "n": n,
+        "T": T,
+        "d": d,
         "opt": gamma.argmax(axis=1).tolist(),
         "score_gap": float(np.min(np.sort(gamma, axis=1)[:, -1] - np.sort(gamma, axis=1)[:, -2])),
     }
@@ -55,12 +67,24 @@ def make_problem_cmd(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--m", "m", type=int, default=None, help="(K, Q) width (default d)")
 @click.option("--plain", is_flag=True, help="plain GD instead of normalized GD")
-@click.option("--loss", type=click.Choice(["logistic", "exponential", "correlation"]),
-              default="logistic", show_default=True)
+@click.option(
+    "--loss",
+    type=click.Choice(["logistic", "exponential", "correlation"]),
+    default="logistic",
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True)
 def train_cmd(
-    file: str, param: str, steps: int, lr: float, runs: int, seed: int, m: int | None,
-    plain: bool, loss: str, as_json: bool,
+    file: str,
+    param: str,
+    steps: int,
+    lr: float,
+    runs: int,
+    seed: int,
+    m: int | None,
+    plain: bool,
+    loss: str,
+    as_json: bool,
 ) -> int:
     """Train attention on FILE.npz (normalized GD by default), batched over --runs inits."""
     if steps < 0:
@@ -77,23 +101,50 @@ def train_cmd(
     d = problem.d
     t0 = time.perf_counter()
     if param == "W":
-        res = train_W(problem.X, problem.Y, problem.Z, problem.v, uniform_init((runs, d, d), seed),
-                      steps=steps, lr=lr, normalized=not plain, loss=loss)
+        res = train_W(
+            problem.X,
+            problem.Y,
+            problem.Z,
+            problem.v,
+            uniform_init((runs, d, d), seed),
+            steps=steps,
+            lr=lr,
+            normalized=not plain,
+            loss=loss,
+        )
         Ws = res.params["W"]
     else:
         width = d if m is None else m
         K0 = uniform_init((runs, d, width), seed)
         Q0 = uniform_init((runs, d, width), seed + 1_000_003)
-        res = train_KQ(problem.X, problem.Y, problem.Z, problem.v, K0, Q0,
-                       steps=steps, lr=lr, normalized=not plain, loss=loss)
+        res = train_KQ(
+            problem.X,
+            problem.Y,
+            problem.Z,
+            problem.v,
+            K0,
+            Q0,
+            steps=steps,
+            lr=lr,
+            normalized=not plain,
+            loss=loss,
+        )
         Ws = res.params["K"] @ np.swapaxes(res.params["Q"], -1, -2)
     seconds = time.perf_counter() - t0
     out = {
-        "param": param, "steps": steps, "lr": lr, "normalized": not plain, "loss": loss,
+        "param": param,
+        "steps": steps,
+        "lr": lr,
+        "normalized": not plain,
+        "loss": loss,
         "seconds": seconds,
         "runs": [
-            {"W": Ws[b].tolist(), "norm": float(np.linalg.norm(Ws[b])),
-             "selected": res.selected[b].tolist(), "min_max_prob": float(res.min_max_prob[b])}
+            {
+                "W": Ws[b].tolist(),
+                "norm": float(np.linalg.norm(Ws[b])),
+                "selected": res.selected[b].tolist(),
+                "min_max_prob": float(res.min_max_prob[b]),
+            }
             for b in range(runs)
         ],
     }
