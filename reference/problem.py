@@ -3,7 +3,8 @@
 Notation follows Tarzanagh et al., "Transformers as Support Vector Machines" (arXiv 2308.16898),
 Sec. 2: input i has tokens X_i in R^{T x d} (rows x_it), a query z_i in R^d, a label
 Y_i in {+1, -1}; the head v in R^d is fixed. Token scores are gamma_it = Y_i v^T x_it (their
-definition of token scores). Self-attention is the special case z_i = x_ik for a fixed token index k.
+definition of token scores). Self-attention is the special case z_i = x_ik for a fixed token
+index k.
 """
 
 from __future__ import annotations
