@@ -52,7 +52,8 @@ def paper_family(
     """The papers' data: unit-norm Gaussian tokens and queries, unit-norm random v, +-1 labels.
 
     Cross-attention draws z_i as a random unit vector; self-attention takes z_i = x_i1 (the
-    official code's ``attn_idx=0``).
+    official code's ``attn_idx=0``). Degenerate by construction at d = 1: unit tokens are +-1, so
+    tied scores and duplicate tokens (infeasible selections) are common there.
     """
     _check_dims(n, T, d)
     rng = np.random.default_rng(seed)
@@ -77,6 +78,8 @@ def equal_scores_family(
 
     Token x_it = Y_i s_t v + u_it with u_it orthogonal to v and |x_it| = 1, where s_t is
     ``opt_score`` for one random position and ``other_score`` elsewhere; so gamma_it = s_t exactly.
+    At d <= 2 the unit vectors orthogonal to v are +-u, so tokens of equal score often coincide
+    (duplicate tokens make every selection of one of them infeasible); use d >= 3 for generic data.
     """
     _check_dims(n, T, d)
     if not (-1.0 <= other_score < opt_score <= 1.0):
