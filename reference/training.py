@@ -303,11 +303,17 @@ def log_checkpoints(steps: int, per_decade: int = 6) -> np.ndarray:
     return np.unique(np.concatenate([[0], grid.astype(int), [steps]]))
 
 
-def correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """corr(A, B) = <A, B> / (||A||_F ||B||_F) over the last two axes (the papers' coefficient)."""
+def correlation(A: np.ndarray, B: np.ndarray, ndim: int | None = None) -> np.ndarray:
+    """corr(A, B) = <A, B> / (||A||_F ||B||_F) (the papers' coefficient), broadcast over leading
+    batch axes. ``ndim`` trailing axes make one object: 2 for matrices, 1 for vectors; by default
+    1 when both inputs are vectors and 2 otherwise (pass ndim=1 for batches of vectors)."""
     A = np.asarray(A)
     B = np.asarray(B)
-    axes = (-2, -1) if A.ndim >= 2 and B.ndim >= 2 else (-1,)
+    if ndim is None:
+        ndim = 1 if A.ndim == 1 and B.ndim == 1 else 2
+    if ndim not in (1, 2):
+        raise ProblemError("ndim", f"must be 1 or 2, got {ndim}")
+    axes = (-2, -1) if ndim == 2 else (-1,)
     num = np.sum(A * B, axis=axes)
     den = np.sqrt(np.sum(A * A, axis=axes) * np.sum(B * B, axis=axes))
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)

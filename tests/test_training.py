@@ -123,3 +123,18 @@ def test_regularization_path_respects_constraints_and_beats_random_points() -> N
     assert np.sum(kq.K**2) + np.sum(kq.Q**2) <= 4.0 * (1 + 1e-12)
     np.testing.assert_allclose(kq.W, kq.K @ kq.Q.T)
     assert -1.0 <= correlation(kq.W, pts[-1].W) <= 1.0
+
+
+def test_correlation_of_matrices_vectors_and_batches() -> None:
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    expected = np.sum(A * B) / np.linalg.norm(A) / np.linalg.norm(B)
+    assert abs(correlation(A, B) - expected) < 1e-15
+    rows = correlation(A, B, ndim=1)  # a batch of three vectors
+    for i in range(3):
+        e = A[i] @ B[i] / np.linalg.norm(A[i]) / np.linalg.norm(B[i])
+        assert abs(rows[i] - e) < 1e-15
+    assert abs(correlation(A[0], -2 * A[0]) + 1) < 1e-15
+    assert correlation(np.zeros(4), A[0]) == 0.0
+    with pytest.raises(ProblemError):
+        correlation(A, B, ndim=3)

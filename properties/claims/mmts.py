@@ -462,7 +462,7 @@ def _global_equal(spec: Mapping[str, Any]) -> Evidence:
             "inconclusive", float("nan"), tol["one_minus_corr"], note="softmax not saturated"
         )
     glob = np.all(res.selected == opt[None], axis=1)
-    corr = correlation(res.params["p"], sol.W[:, 0][None])
+    corr = correlation(res.params["p"], sol.W[:, 0][None], ndim=1)
     gap = float(np.max(1 - corr)) if np.all(glob) else 1.0
     return evidence(
         "ok" if gap <= tol["one_minus_corr"] else "counterexample",
