@@ -471,8 +471,10 @@ def check_soudry_trend(seed: int = 0, *, runs: int = 8, n: int = 30, d: int = 5,
     ||w(t) - w_hat log t|| at checkpoints.  gap = the largest ``offset_growth`` (increase of
     ||w(t) - w_hat log t|| over the last two checkpoints relative to the growth of
     ||w_hat log t||: ~1 if w(t) grew away from w_hat, -> 0 if rho(t) converges); threshold
-    ``max_offset_growth``; also requires the final gap below the first one in every run and every
-    SVM certified.  Expected: holds.  Observed (seed 0): offset growth <= 0.08; gap 0.05-0.24 at
+    ``max_offset_growth``; also requires every SVM certified. Whether the direction gap fell
+    from the first checkpoint is reported, not required: the theorem bounds rho(t), and a run
+    that starts aligned by chance (gap 3e-4 at t = 100) rises before its O(1/log t) decay.
+    Expected: holds.  Observed (seed 0): offset growth <= 0.08; gap 0.05-0.24 at
     t = 100 -> 0.01-0.11 at t = 1e5; gap * log t stays within 0.1-1.4.
     """
     X, y = ls.separable_data(n, d, seed, runs=runs)
@@ -480,7 +482,7 @@ def check_soudry_trend(seed: int = 0, *, runs: int = 8, n: int = 30, d: int = 5,
     decreasing = bool(np.all(tr.gap[:, -1] < tr.gap[:, 0]))
     certified = all(s.certified for s in tr.svm)
     gap = float(np.max(tr.offset_growth))
-    if not (decreasing and certified):
+    if not certified:
         gap = np.inf
     return evidence("soudry.gd-direction", gap, max_offset_growth, "holds", t=tr.t,
                     direction_gap=tr.gap, gap_log_t=tr.gap_log_t, offset_norm=tr.offset_norm,
