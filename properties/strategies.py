@@ -116,3 +116,84 @@ def matrices(
 def _scaled_gaussian(seed: int, d: int, r: float) -> np.ndarray:
     W = np.random.default_rng(seed).standard_normal((d, d))
     return W * (r / np.linalg.norm(W))
+
+
+@dataclass(frozen=True)
+class KQDims:
+    n: int
+    T: int
+    d: int
+    m: int
+
+
+def kq_dims(
+    n: tuple[int, int] = (1, 5), T: tuple[int, int] = (2, 6), d: tuple[int, int] = (2, 8)
+) -> st.SearchStrategy[KQDims]:
+    """Dimensions with a key/query width 1 <= m <= d (m < d is the rank-constrained regime)."""
+    return st.tuples(st.integers(*n), st.integers(*T), st.integers(*d)).flatmap(
+        lambda t: st.builds(KQDims, st.just(t[0]), st.just(t[1]), st.just(t[2]),
+                            st.integers(1, t[2]))
+    )
+
+
+def locally_optimal_deviation(spec: ProblemSpec) -> np.ndarray | None:
+    """A one-input deviation of opt that is locally optimal (TF-SVM's definition), or None."""
+    from reference.errors import ProblemError
+    from reference.token_optimality import is_locally_optimal, optimal_tokens
+
+    p = spec.build()
+    opt = optimal_tokens(p)
+    if not opt.unique:
+        return None
+    rng = np.random.default_rng(spec.seed)
+    for i in rng.permutation(p.n):
+        for t in rng.permutation(p.T):
+            if t == opt.tokens[i]:
+                continue
+            alpha = opt.tokens.copy()
+            alpha[i] = t
+            try:
+                if is_locally_optimal(p, alpha):
+                    return alpha
+            except ProblemError:
+                continue
+    return None
+
+
+@st.composite
+def locally_optimal_selections(
+    draw: st.DrawFn, n: tuple[int, int] = (4, 6), T: tuple[int, int] = (6, 8), tries: int = 8
+) -> tuple[ProblemSpec, np.ndarray]:
+    """(spec, alpha) with alpha locally optimal but not globally optimal, by construction: the
+    first of ``tries`` consecutive seeds whose data admit a locally-optimal one-input deviation of
+    opt (about 90% of generic instances at d >= max(T-1, n) do; catalog §7.3 saw 15/15), so the
+    returned spec replays exactly and a draw is rejected with probability ~1e-8."""
+    from hypothesis import assume
+
+    spec = draw(problem_specs("paper", overparameterized_dims(n, T, (0, 2))))
+    for k in range(tries):
+        candidate = ProblemSpec(spec.family, spec.n, spec.T, spec.d, spec.seed + k, spec.options)
+        alpha = locally_optimal_deviation(candidate)
+        if alpha is not None:
+            return candidate, alpha
+    assume(False)
+    raise AssertionError("unreachable")
+
+
+@st.composite
+def degenerate_problems(draw: st.DrawFn) -> tuple[AttentionProblem, str]:
+    """Problems outside general position, with the kind of degeneracy: a selected token
+    duplicated (every selection of it is infeasible), collinear queries, a zero query, d = 1."""
+    kind = draw(st.sampled_from(["duplicate-token", "collinear-queries", "zero-query", "d=1"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    n, T = draw(st.integers(2, 4)), draw(st.integers(2, 5))
+    d = 1 if kind == "d=1" else draw(st.integers(2, 6))
+    base = make_problem("paper", n, T, d, seed)
+    X, Z = np.array(base.X), np.array(base.Z)
+    if kind == "duplicate-token":
+        X[0, 1] = X[0, 0]
+    elif kind == "collinear-queries":
+        Z[:] = Z[0]
+    elif kind == "zero-query":
+        Z[0] = 0.0
+    return AttentionProblem(X, base.Y, base.v, Z), kind
