@@ -194,3 +194,21 @@ def test_gradient_keeps_relative_accuracy_when_softmax_saturates(norm: float) ->
             assert np.max(np.abs(g)) < 1e-280
             continue
         assert _rel(g, ref) < 1e-12, (i, ev.probs)
+
+
+@settings(max_examples=10)
+@given(problem_specs("paper", dims(n=(1, 4), T=(2, 6), d=(1, 5)), self_attention=True),
+       st.sampled_from(LOSS_NAMES))
+def test_self_attention_models_and_gradients(spec, loss: str) -> None:
+    """Self-attention (z_i = x_i1): numpy = torch, closed-form gradient = autograd."""
+    p = spec.build()
+    np.testing.assert_array_equal(p.Z, p.X[:, 0])
+    W = np.random.default_rng(spec.seed).standard_normal((p.d, p.d))
+    Xt, Yt, Zt, vt = _tensors(p.X, p.Y, p.Z, p.v)
+    np.testing.assert_allclose(outputs(p.X, W, p.Z, LinearHead(p.v)),
+                               outputs(Xt, torch.tensor(W), Zt, LinearHead(vt)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    g, _ = grad_W(p.X, p.Y, W, p.Z, LinearHead(p.v), loss)
+    Wt = torch.tensor(W, requires_grad=True)
+    risk_W(Xt, Yt, Wt, Zt, LinearHead(vt), loss).backward()
+    assert _rel(g, Wt.grad.numpy()) < 1e-10
