@@ -108,18 +108,23 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
         if W_a is not None:
             rivals.append(float(correlation(W_end, W_a)))
     best_rival = max(rivals) if rivals else -1.0
-    status = "ok" if best_rival < final else "counterexample"
+    late = curve[len(curve) // 2 :]
+    rising = bool(curve[-1] >= np.max(late) - tol["stall"])  # non-decreasing up to noise
+    status = "ok" if best_rival < final and rising else "counterexample"
+    note = "" if status == "ok" else (
+        "a deviating selection's SVM is closer" if best_rival >= final
+        else "correlation falling over the late checkpoints")
     return evidence(
         status,
         1 - final,
         tol["one_minus_corr"],
         trend=tuple(curve),
-        note="" if status == "ok" else "a deviating selection's SVM is closer",
+        note=note,
         details={
             "alpha": alpha.tolist(),
             "corr": final,
             "best_rival_corr": best_rival,
-            "rising": bool(curve[-1] >= np.max(curve) - 1e-9),
+            "rising": rising,
         },
     )
 
@@ -623,8 +628,8 @@ CLAIMS = [
         source=f"{SRC}; local GD convergence (TFSVM-T6, UNVERIFIED Thm number); official "
         "local_converge experiment",
         statement="Normalized GD on W converges in direction to W^mm_alpha of its final "
-        "selection alpha, which is locally optimal; corr rises over checkpoints and no "
-        "one-input deviation's SVM is closer.",
+        "selection alpha, which is locally optimal; corr rises over checkpoints (late "
+        "checkpoints non-decreasing up to 1e-3) and no one-input deviation's SVM is closer.",
         conditions="paper family, softmax saturated (else inconclusive)",
         instances=problem_spec_strategy(
             "paper", (2, 6), (2, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
