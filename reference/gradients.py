@@ -60,15 +60,17 @@ class RiskEvaluation:
 
     @property
     def log_scale(self) -> Array:
-        """log of the factor between ``dq`` and ``dq_scaled``, shape (...,)."""
-        return array_namespace(self.log_coeff).max(self.log_coeff, axis=-1)
+        """log of the factor between ``dq`` and ``dq_scaled``, shape (...,) (0 where the
+        gradient is exactly zero)."""
+        xp = array_namespace(self.log_coeff)
+        peak = xp.max(self.log_coeff, axis=-1)
+        return xp.where(peak > -xp.inf, peak, 0.0)
 
     @property
     def dq_scaled(self) -> Array:
         """dq * exp(-log_scale): the gradient's direction with an O(1) largest term."""
         xp = array_namespace(self.unit)
-        peak = xp.max(self.log_coeff, axis=-1, keepdims=True)
-        return xp.exp(self.log_coeff - peak)[..., None] * self.unit
+        return xp.exp(self.log_coeff - self.log_scale[..., None])[..., None] * self.unit
 
     @property
     def risk(self) -> Array:
@@ -88,11 +90,13 @@ def evaluate_queries(
     """Risk and dL/dq_i for given effective queries q (..., n, d) (the chain rule above).
 
     Numerics. (diag(s) - s s^T) h = s o (h - s^T h); near saturation h_t - s^T h loses every
-    digit for the dominant token, so h is measured from the dominant token's value h_top:
-    h_t - s^T h = (h_t - h_top) - sum_k s_k (h_k - h_top). Every non-dominant term carries a
-    factor s_t = eps_i r_t, with eps_i the runner-up's probability and r_t = e^{l_t - l_(2)} <= 1;
-    the gradient of input i is l'(m_i) eps_i times an O(1) vector, and that product is formed in
-    log space, so its direction survives when it underflows (see RiskEvaluation).
+    digit for the dominant token, so values are measured from the dominant token's, hr_t = h_t -
+    h_top, and h_t - s^T h = hr_t - sum_k s_k hr_k. Only tokens whose value differs from the top's
+    contribute to that sum; with eps_i the largest probability among them ("the reference token")
+    and rho_t = s_t / eps_i <= 1, the centred vector is eps_i (rho o hr - s S), S = sum_k rho_k
+    hr_k. So the gradient of input i is l'(m_i) eps_i times an O(1) vector, and that product is
+    formed in log space: its direction survives when it underflows (see RiskEvaluation), also
+    when the runner-up ties with the top in value (then eps_i is far below the runner-up's mass).
 
     For a linear head, h = X v does not depend on the parameters; ``token_values`` passes it in
     precomputed (training loops do), which saves two batched products per step.
@@ -101,14 +105,8 @@ def evaluate_queries(
     ell = get_loss(loss)
     logits = attention_logits(X, q)
     s, top = softmax_and_argmax(logits)
-    top_mask = xp.arange(logits.shape[-1]) == top
-    is_top = xp.astype(top_mask, logits.dtype)
     rel = logits - xp.take_along_axis(logits, top, axis=-1)  # <= 0, exactly 0 at the top
-    others = xp.where(top_mask, -xp.inf, rel)
-    second = xp.argmax(others, axis=-1, keepdims=True)
-    l2 = xp.take_along_axis(others, second, axis=-1)  # runner-up's logit minus the top's
-    r = xp.exp(others - l2)  # runner-up = 1, top = 0
-    log_eps = l2 - xp.log(row_sums(xp.exp(rel)))  # log of the runner-up's probability
+    log_Z = xp.log(row_sums(xp.exp(rel)))
     if isinstance(head, LinearHead):
         h = (
             xp.matmul(X, head.v[..., None, :, None])[..., 0]
@@ -116,18 +114,23 @@ def evaluate_queries(
             else token_values
         )
         h = xp.broadcast_to(h, s.shape)
-        h_top = xp.take_along_axis(h, top, axis=-1)
-        hr = h - h_top
-        S = row_sums(r * hr)  # shift = sum_k s_k (h_k - h_top) = eps * S
-        f = (h_top + xp.exp(log_eps) * S)[..., 0]  # s^T h, accurately
+        u = None
     else:
         u = attend(X, s)
-        f = head.value(u)
         h = xp.broadcast_to(xp.matmul(X, head.grad(u)[..., None])[..., 0], s.shape)
-        hr = h - xp.take_along_axis(h, top, axis=-1)
-        S = row_sums(r * hr)
+    h_top = xp.take_along_axis(h, top, axis=-1)
+    hr = h - h_top  # exactly 0 at the top and at tokens tied with it in value
+    others = xp.where(hr == 0, -xp.inf, rel)
+    ref = xp.argmax(others, axis=-1, keepdims=True)
+    l_ref = xp.take_along_axis(others, ref, axis=-1)  # -inf when every value equals the top's
+    contributes = l_ref > -xp.inf
+    l_ref = xp.where(contributes, l_ref, 0.0)
+    rho = xp.exp(others - l_ref)  # <= 1; 0 where hr = 0
+    log_eps = xp.where(contributes, l_ref - log_Z, -xp.inf)
+    S = row_sums(rho * hr)  # sum_k s_k hr_k = eps * S
     shift = xp.exp(log_eps) * S
-    c_unit = r * (hr - shift) - (is_top * s) * S  # centered = eps * c_unit
+    f = head.value(u) if u is not None else (h_top + shift)[..., 0]  # s^T h, accurately
+    c_unit = rho * hr - s * S  # (diag(s) - s s^T) h = eps * c_unit
     margin = Y * f
     log_coeff = ell.log_abs_derivative(margin) + log_eps[..., 0]  # (..., n)
     sign = -Y / X.shape[-3]  # l' < 0: every loss of Assumption A is strictly decreasing

@@ -58,8 +58,15 @@ class TrainResult:
         return self.probs.max(axis=-1).min(axis=-1)
 
 
-def _norm(x: np.ndarray, k: int) -> np.ndarray:
-    return np.sqrt(np.sum(x * x, axis=tuple(range(-k, 0)), keepdims=True))
+def _unit(g: np.ndarray, k: int) -> np.ndarray:
+    """g / ||g||_F over the last k axes, per run; 0 where g = 0. The norm is taken of g / max|g|
+    so that gradients of any magnitude (down to the smallest subnormal) normalize exactly
+    rather than squaring into underflow."""
+    axes = tuple(range(-k, 0))
+    peak = np.max(np.abs(g), axis=axes, keepdims=True)
+    scaled = np.divide(g, peak, out=np.zeros_like(g), where=peak > 0)
+    nrm = np.sqrt(np.sum(scaled * scaled, axis=axes, keepdims=True))
+    return np.divide(scaled, nrm, out=np.zeros_like(g), where=nrm > 0)
 
 
 def _validate_schedule(steps: int, lr: float) -> None:
@@ -111,8 +118,7 @@ def descend(
         eta = lr if lr_schedule is None else lr * lr_schedule(it)
         for k, g in grads.items():
             if normalized:
-                nrm = _norm(g, _PARAM_NDIM[k])
-                g = np.divide(g, nrm, out=np.zeros_like(g), where=nrm > 0)
+                g = _unit(g, _PARAM_NDIM[k])
             current[k] -= (eta if lr_scale is None else eta * lr_scale.get(k, 1.0)) * g
         if project is not None:
             current = project(current)

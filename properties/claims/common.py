@@ -39,14 +39,15 @@ def problem_spec_strategy(
     *,
     overparameterized: bool = False,
     extra: dict[str, st.SearchStrategy] | None = None,
+    min_d: int = 1,
     **options: Any,
 ) -> st.SearchStrategy[dict]:
-    """Specs of one family; with ``overparameterized`` d = max(T-1, n) + k, k in ``d``."""
+    """Specs of one family; with ``overparameterized`` d = max(T-1, n, min_d) + k, k in ``d``."""
 
     def make(t: tuple[int, int, int, int, dict]) -> dict:
         nn, TT, dd, seed, rest = t
         if overparameterized:
-            dd = max(TT - 1, nn) + dd
+            dd = max(TT - 1, nn, min_d) + dd
         return {
             "family": family,
             "n": nn,
