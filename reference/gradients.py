@@ -28,7 +28,7 @@ from reference.models import (
     attention_logits,
     queries,
     row_sums,
-    softmax_and_argmax,
+    softmax_parts,
 )
 
 Array = Any
@@ -103,10 +103,9 @@ def evaluate_queries(
     """
     xp = array_namespace(X, q)
     ell = get_loss(loss)
-    logits = attention_logits(X, q)
-    s, top = softmax_and_argmax(logits)
-    rel = logits - xp.take_along_axis(logits, top, axis=-1)  # <= 0, exactly 0 at the top
-    log_Z = xp.log(row_sums(xp.exp(rel)))
+    sm = softmax_parts(attention_logits(X, q))
+    s, top, rel = sm.probs, sm.top, sm.rel  # rel = logits - max <= 0, exactly 0 at the top
+    log_Z = xp.log(sm.Z)
     if isinstance(head, LinearHead):
         h = (
             xp.matmul(X, head.v[..., None, :, None])[..., 0]

@@ -30,13 +30,32 @@ def row_sums(x: Array) -> Array:
     return xp.matmul(x, xp.ones((x.shape[-1], 1), dtype=x.dtype))
 
 
-def softmax_and_argmax(logits: Array) -> tuple[Array, Array]:
-    """Softmax over the last axis in max-shifted (log-sum-exp) form, and the argmax index
-    (keepdims). Exact and overflow-free for logits up to ~1e300: every exponent is <= 0."""
+@dataclass(frozen=True)
+class SoftmaxParts:
+    """A softmax in max-shifted form and its by-products: ``rel`` = logits - max (<= 0),
+    ``Z`` = sum exp(rel) in [1, T], ``top`` the argmax (keepdims), ``probs`` = exp(rel) / Z."""
+
+    probs: Array
+    rel: Array
+    Z: Array
+    top: Array
+
+
+def softmax_parts(logits: Array) -> SoftmaxParts:
+    """Softmax over the last axis in max-shifted (log-sum-exp) form. Exact and overflow-free
+    for logits up to ~1e300: every exponent is <= 0."""
     xp = namespace(logits)
     top = xp.argmax(logits, axis=-1, keepdims=True)
-    e = xp.exp(logits - xp.take_along_axis(logits, top, axis=-1))
-    return e / row_sums(e), top
+    rel = logits - xp.take_along_axis(logits, top, axis=-1)
+    e = xp.exp(rel)
+    Z = row_sums(e)
+    return SoftmaxParts(probs=e / Z, rel=rel, Z=Z, top=top)
+
+
+def softmax_and_argmax(logits: Array) -> tuple[Array, Array]:
+    """Softmax over the last axis and the argmax index (keepdims); see ``softmax_parts``."""
+    parts = softmax_parts(logits)
+    return parts.probs, parts.top
 
 
 def softmax(logits: Array) -> Array:

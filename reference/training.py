@@ -59,10 +59,13 @@ class TrainResult:
 
 
 def _unit(g: np.ndarray, k: int) -> np.ndarray:
-    """g / ||g||_F over the last k axes, per run; 0 where g = 0. The norm is taken of g / max|g|
-    so that gradients of any magnitude (down to the smallest subnormal) normalize exactly
-    rather than squaring into underflow."""
+    """g / ||g||_F over the last k axes, per run; 0 where g = 0. When a squared norm is at risk
+    of underflow (below 1e-290) the norm is taken of g / max|g| instead, so gradients of any
+    magnitude, down to the smallest subnormal, normalize exactly."""
     axes = tuple(range(-k, 0))
+    ss = np.sum(g * g, axis=axes, keepdims=True)
+    if np.all(ss > 1e-290):
+        return g / np.sqrt(ss)
     peak = np.max(np.abs(g), axis=axes, keepdims=True)
     scaled = np.divide(g, peak, out=np.zeros_like(g), where=peak > 0)
     nrm = np.sqrt(np.sum(scaled * scaled, axis=axes, keepdims=True))
