@@ -15,24 +15,29 @@ Facts used (claims catalog TFSVM-D2, [DER]):
   with K fixed it is one in Q with rows ⟨z_k (Kᵀa_k)ᵀ, Q⟩ ≥ 1. Both are solved exactly by
   ``reference.att_svm.fro_min_norm`` (least-distance dual, certified).
 
-Method (documented, deterministic from ``seed``), per start:
+Method (documented, deterministic from ``seed``), per start (K0, Q0):
 
-1. Alternating exact minimization with rebalancing: "K-step, rebalance, Q-step, rebalance" until a
-   full cycle lowers the objective by less than ``rtol`` (relative) or ``max_cycles``. Every step
-   keeps the product feasible and never increases the objective (a block step is an exact
-   minimizer over a set containing the current point; rebalancing replaces ½(‖K‖² + ‖Q‖²) by
-   ‖KQᵀ‖_⋆).
-2. Joint prox-linear refinement (``_prox_linear``): block coordinate descent can stall at
+1. Alternating exact minimization with rebalancing: "K-step, rebalance, Q-step, rebalance"
+   (from Q0; if that K-step is infeasible, "Q-step, K-step" from K0) until a full cycle lowers
+   the objective by less than ``rtol`` (relative) or ``max_cycles``. Every step keeps the
+   product feasible and never increases the objective (a block step is an exact minimizer over
+   a set containing the current point; rebalancing replaces ½(‖K‖² + ‖Q‖²) by ‖KQᵀ‖_⋆).
+2. Joint prox-linear steps (``_prox_linear``): block coordinate descent can stall at
    non-stationary points because the margins couple K and Q, so (K, Q) are then moved together
    by convex subproblems with the margins linearized at the current point and a proximal term,
-   accepted only when they lower ½(‖K‖² + ‖Q‖²)/min margin (the objective of the rescaled,
-   feasible point; the margins are homogeneous of degree 2 in (K, Q)).
+   accepted only when they raise ν = min margin / ½(‖K‖² + ‖Q‖²) (the margins are homogeneous
+   of degree 2, so 1/ν is the objective of the rescaled feasible point). From a start where
+   both block programs are infeasible the same steps act as a phase 1 (ν ≤ 0 → ν > 0); a start
+   that never reaches ν > 0 is recorded as infeasible.
 
 Starts: the rank-m truncated SVD of the certified nuclear solution (a fixed point, hence optimal,
-when m ≥ rank W^mm_⋆), the same for the Frobenius solution, then random Gaussian Q. The best
+when m ≥ rank W^mm_⋆), the same for the Frobenius solution, then Gaussian (K0, Q0). The best
 local solution is returned, scaled so that its minimum margin is exactly 1 (up to round-off),
 with the certified nuclear lower bound. It is a local solution of a nonconvex program: the gap to
-the lower bound is reported, and claimed to be 0 only when m ≥ rank W^mm_⋆.
+the lower bound is reported, and claimed to be 0 only when m ≥ rank W^mm_⋆. For small m the
+rank-m program can be infeasible although Att-SVM⋆ is feasible (m = 1 needs a sign pattern of
+(q̂ᵀz_i) that some k̂ separates); no start reaching feasibility raises KQSearchFailed, which
+proves nothing.
 """
 
 from __future__ import annotations
@@ -129,22 +134,28 @@ def _q_step(cons: MarginConstraints, K: np.ndarray) -> np.ndarray:
 
 def _alternate(
     cons: MarginConstraints,
-    Q: np.ndarray,
+    start: np.ndarray,
     m: int,
     *,
     rtol: float,
     max_cycles: int,
+    first: str = "K",
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Phase 1: alternating exact block minimization with rebalancing, starting with a K-step."""
+    """Alternating exact block minimization with rebalancing. ``first="K"``: ``start`` is Q and
+    the cycle is K-step, Q-step; ``first="Q"``: ``start`` is K and the cycle is Q-step, K-step.
+    Raises InfeasibleSVM when the first block program is infeasible."""
     best = np.inf
     cycles = 0
-    K = np.zeros_like(Q)
+    K = start if first == "Q" else np.zeros_like(start)
+    Q = start if first == "K" else np.zeros_like(start)
     while cycles < max_cycles:
         cycles += 1
-        K = _k_step(cons, Q)
-        K, Q = balanced_factors(K @ Q.T, m)
-        Q = _q_step(cons, K)
-        K, Q = balanced_factors(K @ Q.T, m)
+        for block in ((first, "Q" if first == "K" else "K")):
+            if block == "K":
+                K = _k_step(cons, Q)
+            else:
+                Q = _q_step(cons, K)
+            K, Q = balanced_factors(K @ Q.T, m)
         f = _objective(K, Q)
         if best - f <= rtol * f:
             break
@@ -152,10 +163,25 @@ def _alternate(
     return K, Q, cycles
 
 
+def _normalized_margin(cons: MarginConstraints, K: np.ndarray, Q: np.ndarray) -> float:
+    """ν = min margin / ½(‖K‖² + ‖Q‖²), invariant under (K, Q) → t(K, Q). When ν > 0, 1/ν is the
+    objective of the rescaled feasible point, so maximizing ν is the problem itself; when ν ≤ 0
+    it measures how far the point is from feasibility (phase 1)."""
+    f = _objective(K, Q)
+    return float(cons.values(K @ Q.T).min()) / f if f > 0 else -np.inf
+
+
 def _merit(cons: MarginConstraints, K: np.ndarray, Q: np.ndarray) -> float:
     """½(‖K‖² + ‖Q‖²) / min margin: the objective of the rescaled feasible point (∞ if μ ≤ 0)."""
+    nu = _normalized_margin(cons, K, Q)
+    return 1.0 / nu if nu > 0 else np.inf
+
+
+def _normalize(cons: MarginConstraints, K: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Scale (K, Q) to min margin 1 when it is positive, else to ½(‖K‖² + ‖Q‖²) = 1."""
     mu = float(cons.values(K @ Q.T).min())
-    return _objective(K, Q) / mu if mu > 0 else np.inf
+    t = mu if mu > 0 else _objective(K, Q)
+    return (K / np.sqrt(t), Q / np.sqrt(t)) if t > 0 else (K, Q)
 
 
 def _ldp(B: np.ndarray, h: np.ndarray) -> np.ndarray | None:
@@ -181,22 +207,25 @@ def _prox_linear(
     rtol: float,
     max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Phase 2: joint prox-linear (SQP-like) refinement in (K, Q).
+    """Joint prox-linear (SQP-like) steps in (K, Q), from any point (feasible or not).
 
     Step: min ½‖K'‖² + ½‖Q'‖² + (ρ/2)(‖K' − K‖² + ‖Q' − Q‖²) subject to the margins linearized at
     (K, Q): a_kᵀ(K'Qᵀ + KQ'ᵀ − KQᵀ)z_k ≥ 1, a least-distance program in the stacked [K'; Q'].
-    Accepted when it lowers the scale-invariant merit ½(‖K‖² + ‖Q‖²)/min margin (ρ halves),
-    rejected otherwise (ρ × 4). This moves K and Q together, which alternating steps cannot do
-    when the margins couple them (block coordinate descent can stall at non-stationary points).
+    A step is accepted when it raises the normalized margin ν = min margin / ½(‖K‖² + ‖Q‖²)
+    (ρ halves), rejected otherwise (ρ × 4). For ν > 0 this lowers the objective of the rescaled
+    feasible point; for ν ≤ 0 it is a phase 1 towards feasibility. Moving K and Q together
+    escapes the points where alternating block steps stall (the margins couple the blocks).
+    At a feasible point the subproblem is always feasible ((K, Q) itself satisfies it).
     """
     d = K.shape[0]
-    g = _merit(cons, K, Q)
+    K, Q = _normalize(cons, K, Q)
+    nu = _normalized_margin(cons, K, Q)
     rho = 1.0
     it = 0
     stall = 0
     while it < max_iter and rho < 1e8:
         it += 1
-        w = cons.z @ Q  # (n_rows, m): Qᵀz_k
+        w = cons.z @ Q  # (rows, m): Qᵀz_k
         v = cons.a @ K  # Kᵀa_k
         Bk = (cons.a[:, :, None] * w[:, None, :]).reshape(cons.K, d * m)
         Bq = (cons.z[:, :, None] * v[:, None, :]).reshape(cons.K, d * m)
@@ -205,18 +234,17 @@ def _prox_linear(
         c = (rho / (1.0 + rho)) * y0
         h = 1.0 + np.einsum("km,km->k", v, w) - B @ c
         D = _ldp(B, h)
-        if D is None:
-            rho *= 4.0
-            continue
+        if D is None:  # the linearized margins admit no point: a stationary infeasible start
+            break
         y = c + D
         Kn, Qn = balanced_factors(y[: d * m].reshape(d, m) @ y[d * m :].reshape(d, m).T, m)
-        gn = _merit(cons, Kn, Qn)
-        if gn < g:
-            improvement = (g - gn) / gn
-            mu = float(cons.values(Kn @ Qn.T).min())
-            K, Q, g = Kn / np.sqrt(mu), Qn / np.sqrt(mu), gn
+        nun = _normalized_margin(cons, Kn, Qn)
+        if nun > nu:
+            improvement = (nun - nu) / abs(nun)
+            K, Q = _normalize(cons, Kn, Qn)
+            nu = nun
             rho = max(rho / 2.0, 1e-8)
-            stall = stall + 1 if improvement <= rtol else 0
+            stall = stall + 1 if (nu > 0 and improvement <= rtol) else 0
             if stall >= 3:
                 break
         else:
@@ -239,9 +267,10 @@ def solve_kq_svm(
     """Best local min ½(‖K‖² + ‖Q‖²) s.t. (x_{iα_i} − x_it)ᵀ K Qᵀ z_i ≥ 1, K, Q ∈ ℝ^{d×m}.
 
     See the module docstring for the method. ``starts`` counts all starts (SVD starts first, then
-    random ones drawn from ``np.random.default_rng(seed)``). Raises InfeasibleSVM (with the
-    Farkas certificate of the convex relaxation) if no W at all satisfies the margins, and
-    KQSearchFailed if no start reached a feasible rank-m point.
+    random ones drawn from ``np.random.default_rng(seed)``); the remaining ones are skipped once
+    a solution attains the certified lower bound (then it is globally optimal). Raises
+    InfeasibleSVM (with the Farkas certificate of the convex relaxation) if no W at all
+    satisfies the margins, and KQSearchFailed if no start reached a feasible rank-m point.
     """
     if isinstance(m, bool) or int(m) != m or m < 1:
         raise ProblemError("m", f"must be an integer >= 1, got {m!r}")
@@ -256,39 +285,52 @@ def solve_kq_svm(
     d = problem.d
     rng = np.random.default_rng(seed)
 
-    inits: list[tuple[str, np.ndarray]] = []
-    inits.append(("svd-nuclear", balanced_factors(nuclear.W, m)[1]))
+    inits: list[tuple[str, np.ndarray, np.ndarray]] = []
+    inits.append(("svd-nuclear", *balanced_factors(nuclear.W, m)))
     if starts > 1:
         try:
             from reference.att_svm import solve_att_svm
 
-            inits.append(("svd-frobenius", balanced_factors(solve_att_svm(problem, alpha).W, m)[1]))
+            inits.append(("svd-frobenius", *balanced_factors(solve_att_svm(problem, alpha).W, m)))
         except (InfeasibleSVM, AttnsvmError):  # pragma: no cover - nuclear was feasible
             pass
     while len(inits) < starts:
-        inits.append((f"random-{len(inits)}", rng.standard_normal((d, m))))
+        K0, Q0 = rng.standard_normal((d, m)), rng.standard_normal((d, m))
+        inits.append((f"random-{len(inits)}", K0, Q0))
     inits = inits[:starts]
 
     records: list[dict[str, Any]] = []
     best: tuple[float, np.ndarray, np.ndarray, str] | None = None
-    for kind, Q0 in inits:
-        try:
-            K, Q, cycles = _alternate(cons, Q0, m, rtol=rtol, max_cycles=max_cycles)
-        except (InfeasibleSVM, AttnsvmError) as exc:
-            records.append({"start": kind, "feasible": False, "reason": str(exc)[:200]})
-            continue
+    for kind, K0, Q0 in inits:
+        K = Q = None
+        cycles = 0
+        for first_block in ("K", "Q"):  # alternate from Q0 (K-step first), else from K0
+            try:
+                K, Q, cycles = _alternate(
+                    cons, Q0 if first_block == "K" else K0, m, rtol=rtol, max_cycles=max_cycles,
+                    first=first_block,
+                )
+                break
+            except (InfeasibleSVM, AttnsvmError):
+                K = Q = None
+        phase1 = K is None
+        if phase1:  # both block programs infeasible at the start: joint steps from (K0, Q0)
+            K, Q = K0, Q0
         f1 = _merit(cons, K, Q)
         K, Q, refine = _prox_linear(cons, K, Q, m, rtol=rtol, max_iter=max_refine)
         mu = float(cons.values(K @ Q.T).min())
         if not mu > 0:
-            records.append({"start": kind, "feasible": False, "reason": f"min margin {mu:.3g}"})
+            records.append({"start": kind, "feasible": False, "phase1": phase1,
+                            "reason": f"no feasible point reached (min margin {mu:.3g})"})
             continue
         K, Q = K / np.sqrt(mu), Q / np.sqrt(mu)
         f = _objective(K, Q)
         records.append({"start": kind, "feasible": True, "objective": f, "cycles": cycles,
-                        "after_alternating": f1, "refine_iterations": refine})
+                        "phase1": phase1, "after_alternating": f1, "refine_iterations": refine})
         if best is None or f < best[0]:
             best = (f, K, Q, kind)
+        if best[0] <= lower * (1.0 + 1e-9):
+            break  # the certified lower bound is attained: a global optimum, no start can beat it
     if best is None:
         raise KQSearchFailed(
             f"no feasible rank-{m} point found from {len(inits)} starts "

@@ -18,12 +18,16 @@ and λ in the original d×d coordinates, never read from a solver status. (Multi
 
 Method (``solve_nuclear_svm``).
 
+0. Scaling: tokens and queries are rescaled by powers of two (exact), and data whose solution
+   norm provably exceeds 1e300 are refused (ProblemError).
 1. Reduction (the row-space lemma, TF-SVM Lemma on rank ≤ n): with P_Z, P_A the orthogonal
    projectors onto span{z_i} and span{a_k}, W ↦ P_A W P_Z keeps every margin and does not increase
    ‖W‖_⋆. So W = U M Vᵀ with V (d×r, r ≤ n) and U (d×p) orthonormal bases of span{z_i} and
-   span{a_k}, and the problem becomes min ‖M‖_⋆ s.t. ãₖᵀ M c_k ≥ 1 with ã_k = Uᵀa_k, c_k = Vᵀz_k.
+   span{a_k}, and the problem becomes min ‖M‖_⋆ s.t. ãₖᵀ M c_k ≥ 1 with ã_k = Uᵀa_k, c_k = Vᵀz_k
+   (the identity basis is kept when a basis would not represent some row exactly). Rows are then
+   normalized (ã_k, c_k unit, right-hand side b_k = 1/(‖ã_k‖‖c_k‖)) and identical rows merged.
 2. The small SDP (N = p + r):
-   min tr X  s.t.  ⟨A'_k, X⟩ ≥ 1,  X ⪰ 0,  with A'_k = u_k v_kᵀ + v_k u_kᵀ, u_k = [ã_k; 0],
+   min tr X  s.t.  ⟨A'_k, X⟩ ≥ b_k,  X ⪰ 0,  with A'_k = u_k v_kᵀ + v_k u_kᵀ, u_k = [ã_k; 0],
    v_k = [0; c_k]; then M = 2 X₁₂ and tr X = ‖M‖_⋆ at the optimum. Its dual is exactly the dual
    above: S = I − Σ λ_k A'_k = [[I, −G], [−Gᵀ, I]] ⪰ 0 ⇔ ‖G‖₂ ≤ 1.
 3. A primal–dual interior-point method (HKM direction, Mehrotra predictor–corrector, infeasible
@@ -31,14 +35,17 @@ Method (``solve_nuclear_svm``).
    constraint matrices: the K×K Schur complement is four Hadamard products of K×K matrices, so an
    iteration costs O(K²(p + r) + K³/3 + N³) instead of the (N²/2)³ of a generic conic KKT system.
 4. Fallback: if the interior-point result does not certify, Clarabel is called directly on the
-   reduced SDP (hand-built PSD-triangle cone, tight tolerances). Infeasibility is proved with a
-   verified Farkas certificate by ``reference.certificates.require_feasible`` (feasibility does
-   not depend on the norm, so the decision and its working-precision threshold are the same as
+   same reduced SDP (hand-built PSD-triangle cone, tight tolerances). Infeasibility is proved by
+   a Farkas certificate checked by ``reference.certificates.verify_farkas`` on the original rows
+   (feasibility does not depend on the norm, so the test and its working-precision threshold are
    the Frobenius solver's); the search runs only when a solve fails or W is huge.
-5. Polish: W is divided by its min margin μ (every margin ≥ 1, the objective only improves
-   when μ ≥ 1 and the point becomes feasible when μ < 1; ``extra["primal_scale"]`` = μ) and λ by
-   ‖G‖₂ (dual feasible; ``extra["dual_scale"]``). The record is built and certified by
-   ``reference.certificates.make_solution``; ``extra`` adds the bracket of ``nuclear_bounds``.
+5. Polish: rows left below margin 1 (possible when row sizes differ by orders of magnitude) are
+   repaired by a least-norm correction when that is cheaper than scaling; then W is divided by
+   its min margin μ (``extra["primal_scale"]``) and λ by ‖G‖₂ (``extra["dual_scale"]``). The
+   record is built and certified by ``reference.certificates.make_solution``; ``extra`` adds
+   the bracket of ``nuclear_bounds``. A candidate whose certified relative gap exceeds 1e-7 is
+   never returned: NuclearSolverError says so (this happens only on numerically borderline data,
+   where ‖W^mm‖·max_k‖a_k z_kᵀ‖ is beyond ~1e6).
 
 The rank is judged with a relative threshold (σ_k > rel_rank_tol·σ_1) and the singular values are
 reported (claims catalog §1.3 item 2: an absolute 1e-7 threshold inflates the rank).
@@ -80,6 +87,8 @@ __all__ = [
 GAP_ACCEPT = 1e-8
 #: refuse (NuclearSolverError) when no candidate certifies to this relative duality gap
 GAP_REFUSE = 1e-7
+#: refuse (ProblemError) data whose solution norm provably exceeds 10**MAX_LOG10_NORM
+MAX_LOG10_NORM = 300
 
 
 # ----------------------------------------------------------------------------- reduction
@@ -90,6 +99,16 @@ def _orth_basis(rows: np.ndarray, rel_tol: float = 1e-12) -> np.ndarray:
         return np.zeros((rows.shape[1], 0))
     r = int(np.sum(s > rel_tol * s[0]))
     return vt[:r].T.copy()
+
+
+def _projection_loss(rows: np.ndarray, B: np.ndarray) -> float:
+    """max_k ‖x_k − B Bᵀ x_k‖ / ‖x_k‖ over the nonzero rows x_k (0 when none)."""
+    norms = np.linalg.norm(rows, axis=1)
+    keep = norms > 0
+    if not np.any(keep):
+        return 0.0
+    r = rows[keep]
+    return float(np.max(np.linalg.norm(r - (r @ B) @ B.T, axis=1) / norms[keep]))
 
 
 def reduced_bases(constraints: MarginConstraints) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +157,7 @@ def nuclear_bounds(
 
 # ----------------------------------------------------------------------------- interior point
 class _ReducedSDP:
-    """min tr X s.t. 2 ãₖᵀ X₁₂ c_k − xl_k = 1, X ⪰ 0, xl ≥ 0 (and its dual) on reduced data."""
+    """min tr X s.t. 2 ãₖᵀ X₁₂ c_k − xl_k = b_k, X ⪰ 0, xl ≥ 0 (and its dual) on reduced data."""
 
     def __init__(self, at: np.ndarray, ct: np.ndarray) -> None:
         self.at = at  # K×p
@@ -173,7 +192,6 @@ class _ReducedSDP:
         H += (ct @ X[p:, p:] @ ct.T) * (at @ Sinv[:p, :p] @ at.T)
         H += (at @ X[:p, :p] @ at.T) * (ct @ Sinv[p:, p:] @ ct.T)
         return H
-
 
 
 class _Newton:
@@ -259,7 +277,8 @@ def _hkm_ipm(
     """Mehrotra predictor–corrector, HKM direction, on the reduced SDP with margins ≥ b (> 0).
 
     Returns the best iterate (by the max of relative gap, primal and dual infeasibility) as
-    M = 2 X₁₂ (p×r) and λ = y, with the iteration count and final residuals.
+    M = 2 X₁₂ (p×r) and λ = y, with the iteration count and final residuals; ``log`` (a list)
+    receives one record of residuals and step lengths per iteration, for diagnostics.
     """
     sdp = _ReducedSDP(at, ct)
     K, N = sdp.K, sdp.N
@@ -394,17 +413,52 @@ class NuclearSolverError(AttnsvmError, RuntimeError):
     """Neither the interior-point method nor Clarabel produced a certified solution."""
 
 
+def _gordan_explicit(constraints: MarginConstraints) -> np.ndarray | None:
+    """min ‖Σ λ_k Â_k‖_F over the simplex, Â_k = A_k/‖A_k‖ as explicit vectors (no Gram matrix,
+    whose entries square the conditioning), by Lawson–Hanson NNLS on [vec Â_k; 1] (the
+    least-distance form); returns λ for the ORIGINAL rows (λ_k ∝ λ̂_k/‖A_k‖) or None.
+
+    Works in the reduced coordinates ã_k = Uᵀa_k, c_k = Vᵀz_k when they are exact.
+    """
+    from scipy.optimize import nnls
+
+    U, V = reduced_bases(constraints)
+    if _projection_loss(constraints.a, U) > 1e-12:
+        U = np.eye(constraints.a.shape[1])
+    if _projection_loss(constraints.z, V) > 1e-12:
+        V = np.eye(constraints.z.shape[1])
+    if U.shape[1] * V.shape[1] > 4096:
+        return None
+    at = constraints.a @ U
+    ct = constraints.z @ V
+    na = np.linalg.norm(at, axis=1)
+    nc = np.linalg.norm(ct, axis=1)
+    if not np.all(na * nc > 0):
+        return None
+    K = constraints.K
+    E = np.einsum("kp,kr->prk", at / na[:, None], ct / nc[:, None]).reshape(-1, K)
+    E = np.vstack([E, np.ones((1, K))])
+    f = np.zeros(E.shape[0])
+    f[-1] = 1.0
+    u, _ = nnls(E, f, maxiter=50 * K)
+    if not u.sum() > 0:
+        return None
+    return (u / u.sum()) / (na * nc)
+
+
 def _require_feasible(
     constraints: MarginConstraints, rtol: float, context: dict[str, Any]
 ) -> None:
     """Raise InfeasibleSVM with a Farkas certificate verified on the ORIGINAL rows, if one exists.
 
-    ``reference.certificates.require_feasible`` does the search; since a Gordan certificate
-    (λ ≥ 0, Σλ = 1, Σλ_k a_k z_kᵀ = 0) survives positive rescaling of the rows while its
-    least-distance search does not (on rows of size 1e-40 next to rows of size 1 it stops at
-    residuals that are "zero" at the small scale), the search is run on (1) exact zero rows,
-    (2) tokens and queries normalized to max norm 1, (3) every row normalized, and each candidate
-    is mapped back and checked by ``verify_farkas`` on the original rows.
+    A Gordan certificate (λ ≥ 0, Σλ = 1, Σλ_k a_k z_kᵀ = 0) survives positive rescaling of the
+    rows while least-distance searches do not (on rows of size 1e-40 next to rows of size 1 they
+    stop at residuals that are "zero" at the small scale, and a Gram-matrix factorization loses
+    what is below √eps), so the candidates are: (1) an exact zero row, (2) ``_gordan_explicit``
+    (unit rows, explicit vectors), (3) ``reference.certificates.farkas_search`` on tokens and
+    queries normalized to max norm 1, (4) the same on unit rows when row sizes differ by > 1e6.
+    Each candidate is mapped back and checked by ``verify_farkas`` on the given rows, so the
+    decision rule (threshold ``rtol``) is the shared one.
     """
     from reference.certificates import FarkasResult, farkas_search, verify_farkas
 
@@ -430,6 +484,9 @@ def _require_feasible(
     zero = np.flatnonzero(norms == 0.0)
     if zero.size:
         raise_if_verified(np.eye(constraints.K)[zero[0]], "a constraint matrix is 0")
+    lam = _gordan_explicit(constraints)
+    if lam is not None:
+        raise_if_verified(lam, "explicit unit rows")
     sa = float(np.max(np.linalg.norm(constraints.a, axis=1), initial=0.0))
     sc = float(np.max(np.linalg.norm(constraints.z, axis=1), initial=0.0))
     uniform = MarginConstraints(
@@ -449,6 +506,41 @@ def _require_feasible(
             raise_if_verified(res.lam / norms, "unit-normalized rows")
 
 
+def _restore_margins(constraints: MarginConstraints, W: np.ndarray) -> tuple[np.ndarray, float]:
+    """Repair margins below 1 by a least-norm correction, when that beats plain scaling.
+
+    An interior-point solution is accurate in absolute terms; when the rows differ in size by
+    orders of magnitude, the large rows (tiny right-hand side after normalization) can end below
+    margin 1 relative to their own size. Two repairs make every margin ≥ 1: scaling W by 1/μ
+    (``_polished``), or W + ΔW with ΔW = Σ_{k∈S} μ_k A_k the least-Frobenius-norm matrix with
+    ⟨A_k, ΔW⟩ = 1 − m_k on the violated set S (a least-squares solve on the Gram matrix of S,
+    repeated up to three times as S changes; ‖ΔW‖_⋆ ≤ √rank ‖ΔW‖_F is tiny next to ‖W‖_⋆ when a
+    few rows are slightly off). The one with the smaller nuclear norm after the final scaling
+    is returned, with ‖ΔW‖_F / ‖W‖_F (0 when nothing was repaired or scaling won).
+    """
+    m = constraints.values(W)
+    if m.min() >= 1.0 - 1e-12 or not np.all(np.isfinite(m)):
+        return W, 0.0
+    W1 = W.copy()
+    for _ in range(3):
+        m1 = constraints.values(W1)
+        S = np.flatnonzero(m1 < 1.0)
+        if S.size == 0:
+            break
+        sub = MarginConstraints(a=constraints.a[S], z=constraints.z[S],
+                                pairs=constraints.pairs[S], rhs=np.ones(S.size))
+        mu, *_ = np.linalg.lstsq(sub.gram(), 1.0 - m1[S], rcond=1e-13)
+        W1 = W1 + sub.combine(mu)
+    mu0, mu1 = float(m.min()), float(constraints.values(W1).min())
+    if not (mu1 > 0 and np.all(np.isfinite(W1))):
+        return W, 0.0
+    nuc0 = float(np.linalg.svd(W, compute_uv=False).sum()) / mu0 if mu0 > 0 else np.inf
+    nuc1 = float(np.linalg.svd(W1, compute_uv=False).sum()) / min(1.0, mu1)
+    if nuc1 < nuc0:
+        return W1, float(np.linalg.norm(W1 - W)) / max(float(np.linalg.norm(W)), 1e-300)
+    return W, 0.0
+
+
 def _polished(
     constraints: MarginConstraints, W: np.ndarray, lam: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -460,6 +552,23 @@ def _polished(
     if g > 0:
         lam = lam / g
     return W, lam, mu, g
+
+
+def _pow2_scale(x: np.ndarray) -> float:
+    """A power of two near max|x| (exact rescaling; keeps squared norms from under/overflow)."""
+    m = float(np.max(np.abs(x), initial=0.0))
+    return float(2.0 ** np.round(np.log2(m))) if m > 0 and np.isfinite(m) else 1.0
+
+
+def _rescaled(
+    constraints: MarginConstraints,
+) -> tuple[MarginConstraints, tuple[float, float]]:
+    """Rows with a/s_a, z/s_c (powers of two) and (s_a, s_c): W = W_s/(s_a s_c), λ likewise."""
+    sa, sc = _pow2_scale(constraints.a), _pow2_scale(constraints.z)
+    scaled = MarginConstraints(a=constraints.a / sa, z=constraints.z / sc,
+                               pairs=constraints.pairs, rhs=constraints.rhs,
+                               equality=constraints.equality)
+    return scaled, (sa, sc)
 
 
 def solve_nuclear_constraints(
@@ -474,9 +583,11 @@ def solve_nuclear_constraints(
     """Att-SVM⋆ on explicit margin rows ⟨a_k z_kᵀ, W⟩ ≥ 1 (arXiv 2308.16898, Eq. Att-SVM⋆).
 
     ``method``: ``"auto"`` (interior point, then Clarabel if it does not certify), ``"ipm"`` or
-    ``"clarabel"``. Raises InfeasibleSVM with a verified Farkas certificate
-    (``reference.certificates.require_feasible``, the same test and threshold as the Frobenius
+    ``"clarabel"``. Raises InfeasibleSVM with a Farkas certificate verified by
+    ``reference.certificates.verify_farkas`` (the same test and threshold as the Frobenius
     solver), and NuclearSolverError when no candidate certifies to a relative gap of 1e-7.
+    Tokens and queries are first rescaled by powers of two (exact), so data of any magnitude
+    that float64 can hold are handled; the returned W and λ are in the original units.
     """
     if method not in ("auto", "ipm", "clarabel"):
         raise ProblemError("method", f"expected auto, ipm or clarabel, got {method!r}")
@@ -486,7 +597,67 @@ def solve_nuclear_constraints(
         raise ProblemError("constraints", "the Att-SVM⋆ solver handles margin rows >= 1 only")
     context = {"select": [] if select is None else np.asarray(select).tolist(), "norm": "nuc"}
     t0 = time.perf_counter()
+    scaled, (sa, sc) = _rescaled(constraints)
+    top = float(np.max(np.linalg.norm(scaled.a, axis=1) * np.linalg.norm(scaled.z, axis=1)))
+    if top > 0:
+        # every feasible W has ‖W‖₂ ≥ 1 / max_k ‖a_k‖‖z_k‖ (and the optimum is of that order
+        # up to the conditioning): keep it inside what float64 can hold
+        log_rows = float(np.log10(top) + np.log10(sa) + np.log10(sc))
+        if abs(log_rows) > MAX_LOG10_NORM:
+            raise ProblemError(
+                "X",
+                f"max_k ||a_k|| ||z_k|| = 1e{log_rows:.0f} (token differences times queries): "
+                f"the Att-SVM⋆ solution norm would be out of float64 range; rescale the data",
+            )
+    factor = sa * sc
+    try:
+        name, W, lam, out, cert, smax, shape, tried = _solve_scaled(
+            scaled, method, rel_rank_tol, infeasible_rtol, context
+        )
+    except InfeasibleSVM as exc:
+        cert = dict(exc.certificate)
+        cert["residual"] = float(cert["residual"]) * factor
+        raise InfeasibleSVM(str(exc), cert) from None
+    seconds = time.perf_counter() - t0
+    W, lam = W / factor, lam / factor
+    extra = {
+        **nuclear_bounds(constraints, W, lam),
+        "primal_scale": out["primal_scale"],
+        "dual_scale": out["dual_scale"],
+        "iterations": out["iterations"],
+        "margin_correction": out["correction"],
+        "reduced_shape": shape,
+        "tried": tried,
+    }
+    return make_solution(
+        constraints,
+        W,
+        lam,
+        "nuc",
+        np.asarray(select if select is not None else np.zeros(0, dtype=np.int64)),
+        seconds,
+        "reduced-sdp/" + ("hkm-ipm" if name == "ipm" else "clarabel"),
+        support_rtol=support_rtol,
+        rank_rtol=rel_rank_tol,
+        extra=extra,
+    )
+
+
+def _solve_scaled(
+    constraints: MarginConstraints,
+    method: str,
+    rel_rank_tol: float,
+    infeasible_rtol: float,
+    context: dict[str, Any],
+) -> tuple[Any, ...]:
+    """The solve proper on rescaled rows: (name, W, λ, info, certificate, smax, shape, tried)."""
     U, V = reduced_bases(constraints)
+    # The reduction must be exact for every row, tiny rows included (a basis cut at a relative
+    # singular value drops a row of relative size 1e-14 entirely): otherwise keep the identity.
+    if _projection_loss(constraints.a, U) > 1e-12:
+        U = np.eye(constraints.a.shape[1])
+    if _projection_loss(constraints.z, V) > 1e-12:
+        V = np.eye(constraints.z.shape[1])
     at = constraints.a @ U
     ct = constraints.z @ V
     # Row-normalize: ⟨â_k ĉ_kᵀ, M̂⟩ ≥ b̂_k with â, ĉ unit vectors, b_k = 1/(‖ã_k‖‖c_k‖) and
@@ -505,15 +676,23 @@ def solve_nuclear_constraints(
     b = 1.0 / row_norms
     bmax = float(b.max())
     bh = b / bmax
+    # Identical rows (repeated tokens) make the Schur complement singular: solve with one copy.
+    _, first, inverse = np.unique(
+        np.hstack([ah, ch, bh[:, None]]), axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
     candidates: list[tuple[str, np.ndarray, np.ndarray, dict[str, Any], Any]] = []
 
     def attempt(name: str) -> Any:
         solver = _hkm_ipm if name == "ipm" else _clarabel_reduced
-        out = solver(ah, ch, bh)
+        out = solver(ah[first], ch[first], bh[first])
         W = U @ (bmax * out["M"]) @ V.T
-        lam = out["lam"] / row_norms  # Σ ŷ_k â_k ĉ_kᵀ = Σ (ŷ_k/‖A_k‖) A_k
+        counts = np.bincount(inverse, minlength=first.size)
+        yk = out["lam"][inverse] / counts[inverse]  # a merged multiplier, split evenly
+        lam = yk / row_norms  # Σ ŷ_k â_k ĉ_kᵀ = Σ (ŷ_k/‖A_k‖) A_k
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(lam))):
             return None
+        W, out["correction"] = _restore_margins(constraints, W)
         W, lam, mu, g = _polished(constraints, W, lam)
         out["primal_scale"], out["dual_scale"] = mu, g
         cert = certify(constraints, W, lam, "nuc", rank_rtol=rel_rank_tol)
@@ -544,27 +723,8 @@ def solve_nuclear_constraints(
     # so only a huge nuclear solution needs the Farkas search to agree that it is feasible.
     if not feasibility_checked and cert.objective * smax * infeasible_rtol >= 1.0:
         _require_feasible(constraints, infeasible_rtol, context)
-    seconds = time.perf_counter() - t0
-    extra = {
-        **nuclear_bounds(constraints, W, lam),
-        "primal_scale": out["primal_scale"],
-        "dual_scale": out["dual_scale"],
-        "iterations": out["iterations"],
-        "reduced_shape": (int(U.shape[1]), int(V.shape[1])),
-        "tried": [c[0] for c in candidates],
-    }
-    return make_solution(
-        constraints,
-        W,
-        lam,
-        "nuc",
-        np.asarray(select if select is not None else np.zeros(0, dtype=np.int64)),
-        seconds,
-        "reduced-sdp/" + ("hkm-ipm" if name == "ipm" else "clarabel"),
-        support_rtol=support_rtol,
-        rank_rtol=rel_rank_tol,
-        extra=extra,
-    )
+    shape = (int(U.shape[1]), int(V.shape[1]))
+    return name, W, lam, out, cert, smax, shape, [c[0] for c in candidates]
 
 
 def solve_nuclear_svm(

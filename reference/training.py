@@ -90,14 +90,17 @@ def descend(
     project: Projection | None = None,
     lr_schedule: Callable[[int], float] | None = None,
     lr_scale: Mapping[str, float] | None = None,
+    ngd_eps: float | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray, Any]:
     """The one descent loop behind every trainer.
 
     ``grad_fn(params) -> (grads, evaluation)`` where ``evaluation.risk`` has shape (B,).
     Normalized GD divides each parameter's gradient by its own Frobenius norm, per run; a zero
     gradient gives a zero step (never a division by zero). ``lr_scale`` multiplies the step of
-    named parameters (e.g. a faster head in joint training). Returns (final params, checkpoints,
-    history, risk history, last evaluation).
+    named parameters (e.g. a faster head in joint training). ``ngd_eps`` reproduces the official
+    notebooks' step g / (||g||_F + eps) on the raw gradient, which freezes once ||g|| << eps
+    (catalog §1.3 item 5); None (the default) takes the exact direction. Returns (final params,
+    checkpoints, history, risk history, last evaluation).
     """
     _validate_schedule(steps, lr)
     wanted = [0, steps] if checkpoints is None else [int(c) for c in checkpoints]
@@ -120,7 +123,10 @@ def descend(
             break
         eta = lr if lr_schedule is None else lr * lr_schedule(it)
         for k, g in grads.items():
-            if normalized:
+            if normalized and ngd_eps is not None:
+                axes = tuple(range(-_PARAM_NDIM[k], 0))
+                g = g / (np.sqrt(np.sum(g * g, axis=axes, keepdims=True)) + ngd_eps)
+            elif normalized:
                 g = _unit(g, _PARAM_NDIM[k])
             current[k] -= (eta if lr_scale is None else eta * lr_scale.get(k, 1.0)) * g
         if project is not None:
@@ -175,14 +181,17 @@ def train_W(
     checkpoints: Iterable[int] | None = None,
     project: Projection | None = None,
     lr_schedule: Callable[[int], float] | None = None,
+    ngd_eps: float | None = None,
 ) -> TrainResult:
     """(Normalized) GD on L(W), batched over runs: W0 has shape (B, d, d); data may be shared
-    (n, T, d) or per run (B, n, T, d). ``head`` is a Head or the vector v of a linear head."""
+    (n, T, d) or per run (B, n, T, d). ``head`` is a Head or the vector v of a linear head.
+    ``ngd_eps``: the official eps-normalized step (see ``descend``)."""
     h = _as_head(head)
     values = _token_values(X, h)
+    scaled = normalized and ngd_eps is None
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
-        g, ev = grad_W(X, Y, par["W"], Z, h, loss, values, scaled=normalized)
+        g, ev = grad_W(X, Y, par["W"], Z, h, loss, values, scaled=scaled)
         return {"W": g}, ev
 
     out = descend(
@@ -194,6 +203,7 @@ def train_W(
         checkpoints=checkpoints,
         project=project,
         lr_schedule=lr_schedule,
+        ngd_eps=ngd_eps,
     )
     return _result(*out)
 

@@ -26,6 +26,7 @@ from properties.claims.common import (
     unique_opt,
 )
 from properties.registry import Claim
+from properties.stats import wilson
 from properties.strategies import locally_optimal_selections
 from properties.verdicts import Evidence, Expected
 from reference.att_svm import solve_att_svm, solve_att_svm_cvxpy
@@ -330,16 +331,6 @@ def check_equal_scores_global(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    ph = k / n
-    den = 1 + z * z / n
-    mid = (ph + z * z / (2 * n)) / den
-    half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
-    return float(mid - half), float(mid + half)
-
-
 def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
     """The fraction of random-init runs that end globally optimal rises with d (n = 6, T = 8):
     one-sided test at level alpha that p(d_large) > p(d_small), Wilson intervals reported."""
@@ -377,7 +368,7 @@ def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
     details = {
         "dims": dims,
         "fractions": [k / n for k, n in fractions],
-        "wilson": [_wilson(k, n, zc) for k, n in fractions],
+        "wilson": [wilson(k, n, zc) for k, n in fractions],
         "p_value": pval,
     }
     if pval <= tol["alpha"]:

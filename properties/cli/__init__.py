@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "properties.cli.numerics_cmds",
     "properties.cli.solve_cmd",
     "properties.cli.claims_cmds",
+    "properties.cli.reproduce_cmd",
 )
 
 

@@ -1,0 +1,143 @@
+"""Write the reproduction outputs: <out>/<name>.png, <out>/<name>.json and <out>/REPORT.md.
+
+The JSON files and REPORT.md hold no timings, so the same seed reproduces them byte for byte
+(on the same platform and package versions, which the JSON records). Timings are returned to the
+caller (the ``attnsvm reproduce`` command shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from properties.reproduce import EXPERIMENTS
+from properties.reproduce.common import ExperimentResult, Progress, jsonable, versions
+
+
+@dataclass(frozen=True)
+class Written:
+    """One experiment's result, where its files went, and how long it took."""
+
+    result: ExperimentResult
+    json_path: Path
+    png_path: Path
+    seconds: float
+
+
+def dumps(payload: Any) -> str:
+    """The canonical JSON text of a payload (strict JSON: no NaN)."""
+    return json.dumps(jsonable(payload), indent=1, allow_nan=False) + "\n"
+
+
+def unknown_names(names: Iterable[str]) -> list[str]:
+    return [n for n in names if n not in EXPERIMENTS]
+
+
+def run_experiment(name: str, quick: bool, seed: int,
+                   progress: Progress | None = None) -> ExperimentResult:
+    """Run one registered experiment (KeyError for an unknown name)."""
+    return EXPERIMENTS[name].run(quick, seed, progress=progress)
+
+
+def write_experiment(result: ExperimentResult, out: Path) -> tuple[Path, Path]:
+    """Write <out>/<name>.json and <out>/<name>.png; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / f"{result.name}.json"
+    ppath = out / f"{result.name}.png"
+    jpath.write_text(dumps(result.payload()), encoding="utf-8")
+    result.plot(ppath)
+    return jpath, ppath
+
+
+def _md(text: str) -> str:
+    """Escape a table cell / inline text for markdown (pipes and asterisks)."""
+    return " ".join(str(text).split()).replace("|", "\\|").replace("*", "\\*")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _settings_lines(settings: dict[str, Any]) -> list[str]:
+    lines = []
+    for key, value in settings.items():
+        shown = value if isinstance(value, str) else json.dumps(jsonable(value))
+        lines.append(f"- `{key}`: {_md(shown)}")
+    return lines
+
+
+def report_markdown(results: Sequence[ExperimentResult], *, quick: bool, seed: int) -> str:
+    """REPORT.md: per experiment the paper's statement, settings, figure, comparison, numbers."""
+    lines = [
+        "# attnsvm: reproduction of the papers' experiments",
+        "",
+        "TF-SVM = Tarzanagh, Li, Thrampoulidis, Oymak, *Transformers as Support Vector "
+        "Machines* (arXiv 2308.16898); MMTS = Tarzanagh, Li, Zhang, Oymak, *Max-Margin Token "
+        "Selection in Attention Mechanism* (arXiv 2306.13596). Paper-side values come from the "
+        "official notebooks [SRC], the abstracts [ABS] or the claims catalog's independent "
+        "reproduction [NUM] (research/claims-tfsvm.md); theorem and figure numbers are "
+        "UNVERIFIED. A row *differs* when our number does not match; the last column says why.",
+        "",
+        f"- mode: {'quick' if quick else 'full'}; seed: {seed}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "",
+    ]
+    lines += _table(
+        ("experiment", "agreed", "differs", "figure", "data"),
+        [(f"{r.title} (`{r.name}`)", str(r.agreed), str(r.differs), f"{r.name}.png",
+          f"{r.name}.json") for r in results],
+    )
+    for r in results:
+        lines += ["", f"## {_md(r.title)}", "", f"`{r.name}`", "",
+                  "**The paper's statement.** " + _md(r.statement), "", "**Settings.**", ""]
+        lines += _settings_lines(r.settings)
+        lines += ["", f"![{r.name}]({r.name}.png)", "", "**Comparison.**", ""]
+        lines += _table(("quantity", "paper / catalog", "ours", "verdict", "why it differs"),
+                        [(c.quantity, c.paper, c.ours, c.verdict, c.why or "")
+                         for c in r.comparison])
+        for t in r.tables:
+            lines += ["", f"**{_md(t.title)}**", ""]
+            lines += _table(t.header, t.rows)
+        fallbacks = r.data.get("nuclear_fallbacks") or []
+        if fallbacks:
+            lines += ["", f"**Solver note.** reference.nuclear_svm.solve_nuclear_svm could not "
+                      f"certify {len(fallbacks)} instance(s); the tight cvxpy + Clarabel solver "
+                      "(also certified) was used there (data: `nuclear_fallbacks`)."]
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(
+    names: Sequence[str],
+    out: str | Path,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: Callable[[str, str], None] | None = None,
+) -> list[Written]:
+    """Run the named experiments (all when empty) in registry order, write their files and
+    REPORT.md into ``out``. ``progress(name, stage)`` is called as work proceeds."""
+    chosen = [n for n in EXPERIMENTS if not names or n in names]
+    bad = unknown_names(names)
+    if bad:
+        raise KeyError(bad)
+    outdir = Path(out)
+    written: list[Written] = []
+    for name in chosen:
+        stage = None if progress is None else (lambda s, _n=name: progress(_n, s))
+        t0 = time.perf_counter()
+        result = run_experiment(name, quick, seed, stage)
+        if progress is not None:
+            progress(name, "writing figure and data")
+        jpath, ppath = write_experiment(result, outdir)
+        written.append(Written(result, jpath, ppath, time.perf_counter() - t0))
+    (outdir / "REPORT.md").write_text(
+        report_markdown([w.result for w in written], quick=quick, seed=seed), encoding="utf-8"
+    )
+    return written
