@@ -153,3 +153,20 @@ def test_cli_bad_claim_ids_exit_2(capsys) -> None:
 def test_get_claim_returns_the_record() -> None:
     claim = get_claim("tfsvm.rank-lemma")
     assert claim.expected is Expected.HOLDS
+
+
+def test_cli_sweep_grid(tmp_path, capsys) -> None:
+    out = tmp_path / "sweep.json"
+    code = main(["sweep", "tfsvm.feasible-underparam", "--set", "seed=0,1", "--set", "d=1,2",
+                 "--workers", "1", "--json", str(out)])
+    capsys.readouterr()
+    assert code == 0
+    results = json.loads(out.read_text())["results"]
+    assert [(r["spec"]["seed"], r["spec"]["d"]) for r in results] == [(0, 1), (0, 2), (1, 1),
+                                                                       (1, 2)]
+    direct = get_claim("tfsvm.feasible-underparam").check(results[0]["spec"])
+    assert results[0]["evidence"] == json.loads(json.dumps(direct.as_dict()))
+    assert main(["sweep", "tfsvm.feasible-underparam", "--set", "nope=1"]) == 2
+    assert main(["sweep", "tfsvm.feasible-underparam", "--set", "seed"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
