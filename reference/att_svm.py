@@ -21,34 +21,61 @@ K x K Gram matrix, with Lawson–Hanson (``scipy.optimize.nnls``) as the fallbac
 block is singular; the support found is polished by re-solving G_SS λ_S = h_S, and the result
 is certified by ``reference.certificates.certify`` (never by the solver's own account).
 Equality rows (used by the multi-token programs) are free multipliers kept in every block.
+
+Nothing uncertified is returned (``reference.certificates.require_certified`` guards every
+exit). When the fast path's certificate fails — badly scaled rows (a query of size 2^-24 next
+to tokens of size 4), duplicated tokens (singular Gram blocks), near-parallel rows with
+||W^mm|| ~ 1e7 — the fallbacks are independent and better conditioned: Lawson–Hanson on an
+explicit row factor (no Gram matrix, so nothing below sqrt(eps) is lost), the Farkas search,
+the same program on unit-normalized rows with exact duplicates merged, supports polished by an
+SVD of the explicit rows (cond(M_S), not its square), and finally cvxpy + Clarabel on the
+unit rows. Each candidate is certified on the original rows; if none holds and no Farkas
+certificate verifies, ``SolverError`` is raised.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.optimize import nnls
 
 from reference.certificates import (
     INFEASIBLE_RTOL,
     RANK_RTOL,
+    SOLUTION_GOOD_RTOL,
     SUPPORT_RTOL,
+    FarkasResult,
+    SolverError,
     _row_factor,
+    certificate_failures,
     certify,
+    explicit_rows,
+    least_distance_nnls,
     make_solution,
+    parallel_groups,
+    require_certified,
     require_feasible,
+    robust_min_margin,
+    rounding_bounds,
+    row_norms,
     row_values,
+    unit_relative_residual,
+    unit_rows,
+    verify_farkas,
+    zero_row_certificate,
 )
-from reference.errors import AttnsvmError, ProblemError
+from reference.errors import InfeasibleSVM, ProblemError
 from reference.problem import AttentionProblem
 from reference.svm_core import MarginConstraints, SVMSolution, margin_constraints
 from reference.token_optimality import resolve_selection
 
 __all__ = [
+    "SolverError",
     "fro_min_norm",
     "representer_W",
     "solve_att_svm",
@@ -124,24 +151,12 @@ def _warm_start(G: np.ndarray, h: np.ndarray, free: np.ndarray) -> np.ndarray | 
 
 
 def _lawson_hanson(constraints: MarginConstraints) -> np.ndarray | None:
-    """The least-distance NNLS by Lawson–Hanson (robust to rank deficiency); returns u (K,), or
-    None if it hit its iteration limit."""
-    K = constraints.K
-    rhs = constraints.rhs
-    eq = np.asarray(constraints.equality, dtype=bool)
-    M = _row_factor(constraints)
-    cols = np.concatenate([np.arange(K), np.flatnonzero(eq)])
-    sign = np.concatenate([np.ones(K), -np.ones(int(eq.sum()))])
-    E = np.vstack([(M[cols] * sign[:, None]).T, (rhs[cols] * sign)[None, :]])
-    f = np.zeros(E.shape[0])
-    f[-1] = 1.0
-    try:
-        v, _ = nnls(E, f, maxiter=50 * E.shape[1])
-    except RuntimeError:
-        return None
-    u = np.zeros(K)
-    np.add.at(u, cols, v * sign)
-    return u
+    """The least-distance NNLS by Lawson–Hanson (robust to rank deficiency) on a factor of the
+    rows built without squaring their conditioning; returns u (K,), or None at its iteration
+    limit."""
+    h = np.asarray(constraints.rhs, dtype=np.float64)
+    F = _row_factor(constraints)
+    return None if F is None else least_distance_nnls(F, h, constraints.equality)
 
 
 def _polish(
@@ -183,38 +198,238 @@ def _polish(
             break
         lam[idx] += step
         W, res = W_new, res_new
+    if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(W))):
+        return None
     return lam, W
 
 
-def _score(constraints: MarginConstraints, lam: np.ndarray, W: np.ndarray) -> float:
-    cert = certify(constraints, W, lam, "fro")
-    return max(cert.kkt_residual, cert.duality_gap)
+def _polish_explicit(
+    constraints: MarginConstraints,
+    explicit: tuple[np.ndarray, np.ndarray, np.ndarray],
+    h: np.ndarray,
+    support: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Like ``_polish``, but on the explicit rows M_S (``explicit_rows``) by an SVD instead of
+    the Gram matrix G_SS = M_S M_Sᵀ: the minimum-norm w with M_S w = h_S and λ_S with
+    M_Sᵀ λ_S = w, whose accuracy degrades with cond(M_S), not its square (near-parallel rows,
+    ||W|| ~ 1e8). Two steps of refinement on the original rows' residual."""
+    M, Ua, Uz = explicit
+    idx = np.flatnonzero(support)
+    lam = np.zeros(constraints.K)
+    if idx.size == 0:
+        return lam, constraints.combine(lam)
+    try:
+        U, sv, Vt = np.linalg.svd(M[idx], full_matrices=False)
+    except np.linalg.LinAlgError:
+        return None
+    if sv.size == 0 or not sv[0] > 0:
+        return None
+    keep = sv > sv[0] * max(M[idx].shape) * _EPS
+    U, sv, Vt = U[:, keep], sv[keep], Vt[keep]
+    shape = (Ua.shape[1], Uz.shape[1])
+
+    def solve(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = (U.T @ r) / sv
+        return Ua @ (Vt.T @ y).reshape(shape) @ Uz.T, U @ (y / sv)
+
+    sub = MarginConstraints(a=constraints.a[idx], z=constraints.z[idx],
+                            pairs=constraints.pairs[idx], rhs=h[idx])
+    W, lam[idx] = solve(h[idx])
+    res = float(np.max(np.abs(h[idx] - row_values(sub, W))))
+    for _ in range(2):
+        dW, dl = solve(h[idx] - row_values(sub, W))
+        res_new = float(np.max(np.abs(h[idx] - row_values(sub, W + dW))))
+        if not res_new < res:
+            break
+        W, res = W + dW, res_new
+        lam[idx] += dl
+    if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(W))):
+        return None
+    return lam, W
 
 
-def _add_candidates(
-    candidates: list[tuple[float, np.ndarray, np.ndarray, str]],
+def _ldp_candidates(
     constraints: MarginConstraints,
     G: np.ndarray,
     h: np.ndarray,
     free: np.ndarray,
     u: np.ndarray,
     tag: str,
-) -> float:
-    """Turn a least-distance solution u into scored (λ, W) candidates; returns s = 1 − hᵀu."""
+    explicit: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], float]:
+    """(λ, W) candidates from a least-distance solution u: the support polished (on the Gram
+    matrix, and on the explicit rows when given), and λ = u/s itself when s = 1 − hᵀu > 0;
+    returns (candidates, s)."""
     s = 1.0 - float(h @ u)
-    polished = _polish(constraints, G, h, (u > 0) | free)
-    best = np.inf
-    if polished is not None:
-        lam1, W1 = polished
-        if np.all(lam1[~free] >= -1e-12 * float(np.max(np.abs(lam1)))):
-            lam1[~free] = np.maximum(lam1[~free], 0.0)
-            best = _score(constraints, lam1, W1)
-            candidates.append((best, lam1, W1, tag + "polished"))
-    if s > 0 and not best <= 1e-12:
+    out: list[tuple[np.ndarray, np.ndarray, str]] = []
+    support = (u > 0) | free
+    _append_polished(out, _polish(constraints, G, h, support), free, tag + "polished")
+    if explicit is not None:
+        _append_polished(out, _polish_explicit(constraints, explicit, h, support), free,
+                         tag + "svd-polished")
+    if s > 0:
         lam0 = u / s
-        W0 = constraints.combine(lam0)
-        candidates.append((_score(constraints, lam0, W0), lam0, W0, tag + "ldp"))
-    return s
+        out.append((lam0, constraints.combine(lam0), tag + "ldp"))
+    return out, s
+
+
+def _append_polished(
+    out: list[tuple[np.ndarray, np.ndarray, str]],
+    polished: tuple[np.ndarray, np.ndarray] | None,
+    free: np.ndarray,
+    tag: str,
+) -> None:
+    """Keep a polished (λ, W) whose inequality multipliers are >= 0 up to round-off."""
+    if polished is None:
+        return
+    lam, W = polished
+    if np.all(lam[~free] >= -1e-12 * float(np.max(np.abs(lam), initial=0.0))):
+        lam[~free] = np.maximum(lam[~free], 0.0)
+        out.append((lam, W, tag))
+
+
+@dataclass
+class _Candidate:
+    lam: np.ndarray
+    W: np.ndarray
+    tag: str
+    failures: list[str]
+    score: float
+    norm: float
+
+
+class _Pool:
+    """Candidates (λ, W) for one program, each certified from scratch on the original rows."""
+
+    def __init__(self, constraints: MarginConstraints, infeasible_rtol: float) -> None:
+        self.constraints = constraints
+        h = np.asarray(constraints.rhs, dtype=np.float64)
+        self.rescalable = not np.any(np.asarray(constraints.equality, dtype=bool) & (h != 0))
+        # A finite solution the data can express has ||W|| below hmax / (rtol · largest row).
+        self.norm_limit = float(np.max(np.abs(h))) / (
+            infeasible_rtol * float(np.max(row_norms(constraints))))
+        self.items: list[_Candidate] = []
+
+    def add(self, lam: np.ndarray, W: np.ndarray, tag: str) -> None:
+        lam = np.asarray(lam, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
+        if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(W))):
+            return
+        cons = self.constraints
+        cert = certify(cons, W, lam, "fro")
+        failures = certificate_failures(cons, cert, W)
+        if failures and self.rescalable and not tag.endswith("/rescaled"):
+            # Margins short of one by round-off (at most 1e-6, counting the rounding bounds):
+            # W/μ and λ/μ meet every row, at a relative cost 1/μ − 1 in the objective.
+            mu = robust_min_margin(cons, cert.values, rounding_bounds(cons, W))
+            if 1.0 - 1e-6 < mu < 1.0:
+                self.add(lam / mu, W / mu, tag + "/rescaled")
+        score = max(cert.kkt_residual, cert.duality_gap)
+        self.items.append(_Candidate(lam, W, tag, failures, score, cert.objective))
+
+    def best(self, *, expressible: bool = True, good: bool = False) -> _Candidate | None:
+        """The certified candidate of least residual (optionally: of norm the data can express,
+        with residuals below SOLUTION_GOOD_RTOL); None if there is none."""
+        ok = [c for c in self.items if not c.failures
+              and (not expressible or c.norm < self.norm_limit)
+              and (not good or c.score <= SOLUTION_GOOD_RTOL)]
+        return min(ok, key=lambda c: c.score) if ok else None
+
+    def closest(self) -> _Candidate | None:
+        return min(self.items, key=lambda c: c.score) if self.items else None
+
+
+def _nonredundant_rows(unit: MarginConstraints) -> np.ndarray:
+    """Indices of unit rows to keep: within a group of exactly parallel/opposite rows (±U) the
+    rows only bound x = <U, W>, so one equality row, or the largest lower and the smallest upper
+    bound, imply the others (duplicated tokens make such groups and singular Gram blocks)."""
+    labels, sigma = parallel_groups(unit, decimals=None)
+    eq = np.asarray(unit.equality, dtype=bool)
+    b = unit.rhs
+    lower = np.where(eq | (sigma > 0), sigma * b, -np.inf)
+    upper = np.where(eq | (sigma < 0), sigma * b, np.inf)
+    keep = np.zeros(unit.K, dtype=bool)
+    order = np.argsort(labels, kind="stable")
+    for grp in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1):
+        if grp.size == 1:
+            keep[grp] = True
+            continue
+        eq_rows = grp[eq[grp]]
+        if eq_rows.size:
+            keep[eq_rows[0]] = True
+            continue
+        if np.isfinite(lower[grp]).any():
+            keep[grp[np.argmax(lower[grp])]] = True
+        if np.isfinite(upper[grp]).any():
+            keep[grp[np.argmin(upper[grp])]] = True
+    return np.flatnonzero(keep)
+
+
+def _unit_row_problem(
+    constraints: MarginConstraints,
+) -> tuple[MarginConstraints, np.ndarray, np.ndarray, float]:
+    """The program on unit-normalized, non-redundant rows with right-hand sides divided by
+    their largest magnitude: returns (rows, kept indices, their norms, that magnitude). A
+    solution (λ̂, Ŵ) of it maps back as W = c Ŵ, λ_k = c λ̂_k / ||A_k|| (c the magnitude)."""
+    unit, norms = unit_rows(constraints)
+    keep = _nonredundant_rows(unit)
+    b = unit.rhs[keep]
+    c = float(np.max(np.abs(b), initial=0.0))
+    sub = MarginConstraints(a=unit.a[keep], z=unit.z[keep], pairs=unit.pairs[keep], rhs=b / c,
+                            equality=np.asarray(unit.equality, dtype=bool)[keep])
+    return sub, keep, norms[keep], c
+
+
+def _unit_row_candidates(pool: _Pool, solvers: tuple[str, ...]) -> None:
+    """Solve the unit-row program (well conditioned when the rows differ in size only) by block
+    pivoting, Lawson–Hanson on its explicit row factor, or cvxpy + Clarabel (tight tolerances,
+    its support then polished); every result is mapped back and certified on the original rows.
+    """
+    cons = pool.constraints
+    sub, keep, norms, c = _unit_row_problem(cons)
+    if not (0.0 < c < np.inf and np.all(np.isfinite(sub.rhs))):
+        return  # right-hand sides over row norms overflow: nothing to normalize to
+    h = sub.rhs
+    free = np.asarray(sub.equality, dtype=bool)
+    G = sub.gram()
+    explicit = explicit_rows(sub)
+
+    def add(items: list[tuple[np.ndarray, np.ndarray, str]]) -> None:
+        for lam_hat, W_hat, tag in items:
+            lam = np.zeros(cons.K)
+            lam[keep] = c * lam_hat / norms
+            pool.add(lam, c * W_hat, tag)
+
+    for solver in solvers:
+        if solver == "bpp":
+            try:
+                u, _ = _bpp(G + np.outer(h, h), h, free)
+            except _PivotingFailed:
+                continue
+            add(_ldp_candidates(sub, G, h, free, u, "unit-rows/bpp/", explicit)[0])
+        elif solver == "lawson-hanson":
+            u = _lawson_hanson(sub)
+            if u is not None:
+                add(_ldp_candidates(sub, G, h, free, u, "unit-rows/lawson-hanson/", explicit)[0])
+        elif solver == "clarabel":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # its status is not trusted: we certify
+                W_hat, lam_hat, _, _ = solve_constraints_cvxpy(sub, "fro", tight=True)
+            if not (np.all(np.isfinite(W_hat)) and np.all(np.isfinite(lam_hat))):
+                continue
+            slack = row_values(sub, W_hat) - h
+            lam_hat = np.where(free, lam_hat, np.maximum(lam_hat, 0.0))
+            items = [(lam_hat, W_hat, "unit-rows/clarabel")]
+            lmax = float(np.max(np.abs(lam_hat), initial=0.0))
+            by_dual = free | (lam_hat > 1e-9 * lmax)
+            by_slack = by_dual | (slack <= 1e-9 * max(1.0, float(np.max(np.abs(h)))))
+            for sup in (by_dual, by_slack):
+                _append_polished(items, _polish(sub, G, h, sup), free,
+                                 "unit-rows/clarabel/polished")
+                if explicit is not None:
+                    _append_polished(items, _polish_explicit(sub, explicit, h, sup), free,
+                                     "unit-rows/clarabel/svd-polished")
+            add(items)
 
 
 def fro_min_norm(
@@ -226,59 +441,167 @@ def fro_min_norm(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """min ½||W||_F² s.t. the rows of ``constraints``: returns (W, λ, info); W = Σ λ_k a_k z_kᵀ.
 
-    Raises ``InfeasibleSVM`` (with a verified Farkas certificate, ``context`` merged into it) when
-    the rows are infeasible at working precision. ``info`` says which method produced λ.
+    Every returned pair passes ``reference.certificates.certificate_failures`` on the given rows
+    (every row met to 1e-9 · max|rhs|, also after the rounding bounds of its value; KKT
+    residuals and duality gap <= SOLUTION_KKT_RTOL = 1e-6; fallbacks run until one is below
+    SOLUTION_GOOD_RTOL = 1e-9, which the fast path reaches on well-conditioned data). Raises
+    ``InfeasibleSVM`` (with a verified Farkas certificate, ``context`` merged into it) when the
+    rows are infeasible at working precision, and ``SolverError`` when neither a certified
+    solution nor a verified certificate is found (never an unproven answer).
+
+    Rows that are the zero matrix are met trivially (rhs <= 0, or 0 on an equality) and get
+    λ = 0, or prove infeasibility; when no row demands a positive value, W = 0. The fast path
+    (block pivoting on the Gram matrix, Lawson–Hanson when a block is singular) is used when its
+    certificate holds; otherwise, in order: Lawson–Hanson on an explicit row factor, the Farkas
+    search, the program on unit-normalized de-duplicated rows (pivoting, Lawson–Hanson), and
+    cvxpy + Clarabel on those rows. ``info`` says which method produced λ. Floating-point
+    warnings are silenced inside (every result is certified); a numerical breakdown (rows that
+    overflow, a non-converging decomposition) raises ``SolverError``.
     """
+    with np.errstate(all="ignore"):
+        try:
+            return _fro_min_norm(constraints, infeasible_rtol, context, what)
+        except np.linalg.LinAlgError as exc:
+            raise SolverError(f"{what}: numerical breakdown ({exc}); rows span "
+                              f"{_row_range(constraints)}") from exc
+
+
+def _row_range(constraints: MarginConstraints) -> str:
+    norms = row_norms(constraints)
+    return f"norms {float(np.min(norms)):.3g} .. {float(np.max(norms)):.3g}"
+
+
+def _fro_min_norm(
+    constraints: MarginConstraints,
+    infeasible_rtol: float,
+    context: dict[str, Any] | None,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     K = constraints.K
     d, dz = constraints.a.shape[1], constraints.z.shape[1]
     if K == 0:
         return np.zeros((d, dz)), np.zeros(0), {"method": "empty", "iterations": 0}
     h = np.asarray(constraints.rhs, dtype=np.float64)
     free = np.asarray(constraints.equality, dtype=bool)
+    lam0 = zero_row_certificate(constraints)
+    if lam0 is not None:
+        _raise_infeasible(constraints, lam0, infeasible_rtol, context, what,
+                          "a constraint matrix a_k z_k^T is zero yet demands a positive value")
+    live = row_norms(constraints) > 0
+    if not np.any(live & np.where(free, h != 0, h > 0)):
+        # W = 0 meets every row (rhs <= 0 on inequalities, 0 on equalities) and is the minimum.
+        W, lam = np.zeros((d, dz)), np.zeros(K)
+        require_certified(constraints, W, lam, what=what)
+        return W, lam, {"method": "zero", "iterations": 0, "refinement": "zero"}
+    if live.all():
+        return _fro_min_norm_rows(constraints, infeasible_rtol, context, what)
+    idx = np.flatnonzero(live)
+    sub = MarginConstraints(a=constraints.a[idx], z=constraints.z[idx],
+                            pairs=constraints.pairs[idx], rhs=h[idx], equality=free[idx])
+    try:
+        W, lam_sub, info = _fro_min_norm_rows(sub, infeasible_rtol, context, what)
+    except InfeasibleSVM as exc:
+        # The certificate's row indices refer to the nonzero rows: map them back (its pairs,
+        # weights and residuals are those of the original rows already).
+        cert = dict(exc.certificate)
+        cert["rows"] = idx[np.asarray(cert["rows"], dtype=np.int64)].tolist()
+        raise InfeasibleSVM(str(exc), cert) from None
+    lam = np.zeros(K)
+    lam[idx] = lam_sub
+    info["zero_rows"] = int(K - idx.size)
+    require_certified(constraints, W, lam, what=what)
+    return W, lam, info
+
+
+def _raise_infeasible(
+    constraints: MarginConstraints,
+    lam: np.ndarray,
+    rtol: float,
+    context: dict[str, Any] | None,
+    what: str,
+    reason: str,
+) -> None:
+    """Raise InfeasibleSVM for a candidate certificate if ``verify_farkas`` accepts it."""
+    lam = np.asarray(lam, dtype=np.float64) / float(np.sum(np.abs(lam)))
+    ok, rel, _ = verify_farkas(constraints, lam, rtol=rtol)
+    if ok:
+        res = FarkasResult(lam, constraints.pairs, float(np.linalg.norm(constraints.combine(lam))),
+                           rel, float(lam @ constraints.rhs), rtol, True,
+                           unit_relative_residual(constraints, lam), "zero row")
+        raise InfeasibleSVM(f"{what} is infeasible: {reason}",
+                            res.as_certificate(**(context or {})))
+    require_feasible(constraints, rtol=rtol, context=context, what=what)
+
+
+def _fro_min_norm_rows(
+    constraints: MarginConstraints,
+    infeasible_rtol: float,
+    context: dict[str, Any] | None,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``fro_min_norm`` on rows that are all nonzero matrices (see there)."""
+    h = np.asarray(constraints.rhs, dtype=np.float64)
+    free = np.asarray(constraints.equality, dtype=bool)
     G = constraints.gram()
     H = G + np.outer(h, h)
     info: dict[str, Any] = {}
-    candidates: list[tuple[float, np.ndarray, np.ndarray, str]] = []
+    pool = _Pool(constraints, infeasible_rtol)
     try:
         u, iters = _bpp(H, h, free, _warm_start(G, h, free))
         info.update(method="bpp", iterations=iters)
     except _PivotingFailed as exc:
         u = _lawson_hanson(constraints)
         info.update(method="lawson-hanson", iterations=None, bpp_failure=str(exc))
-    s = _add_candidates(candidates, constraints, G, h, free, u, "") if u is not None else 0.0
-
-    def second_opinion() -> None:
-        # Lawson–Hanson, an independent algorithm, before anything is declared borderline.
-        if info["method"] == "bpp" and "second_method" not in info:
-            info["second_method"] = "lawson-hanson"
-            u2 = _lawson_hanson(constraints)
-            if u2 is not None:
-                _add_candidates(candidates, constraints, G, h, free, u2, "lawson-hanson/")
-
-    if s > 0 and not any(c[0] < 1e-9 for c in candidates):
-        second_opinion()
-    # A finite solution must also be one the data can express: ||W|| below 1/(rtol * scale).
-    row_scale = float(np.max(np.linalg.norm(constraints.a, axis=1)
-                             * np.linalg.norm(constraints.z, axis=1)))
-    hmax = float(np.max(np.abs(h)))
-    good = [
-        c for c in candidates
-        if np.isfinite(c[0]) and c[0] < 1e-6
-        and float(np.linalg.norm(c[2])) * row_scale * infeasible_rtol < max(hmax, 1e-300)
-    ]
-    if not good:
-        require_feasible(constraints, rtol=infeasible_rtol, context=context, what=what)
-        second_opinion()
-        if not candidates:
-            raise AttnsvmError(
-                f"{what}: the dual solver found no finite solution, yet no Farkas certificate "
-                "verifies (numerically borderline problem)"
-            )
-        good = candidates
-    sc, lam, W, which = min(good, key=lambda c: c[0])
-    info["refinement"] = which
+    s = 0.0
+    if u is not None:
+        items, s = _ldp_candidates(constraints, G, h, free, u, "")
+        for lam, W, tag in items:
+            pool.add(lam, W, tag)
+            if pool.best(good=True) is not None:
+                break
     info["ldp_s"] = s
-    return W, lam, info
+
+    def done(cand: _Candidate) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        # ``_Pool.best`` only yields candidates whose certificate holds on these rows.
+        info["refinement"] = cand.tag
+        return cand.W, cand.lam, info
+
+    best = pool.best(good=True)
+    if best is not None:
+        return done(best)
+    # The fast path's certificate fails (or is only just acceptable): independent methods.
+    fallbacks: list[str] = []
+    info["fallbacks"] = fallbacks
+    if info["method"] == "bpp":
+        # Lawson–Hanson, an independent algorithm, before anything is declared borderline.
+        fallbacks.append("lawson-hanson")
+        u2 = _lawson_hanson(constraints)
+        if u2 is not None:
+            items = _ldp_candidates(constraints, G, h, free, u2, "lawson-hanson/",
+                                    explicit_rows(constraints))[0]
+            for lam, W, tag in items:
+                pool.add(lam, W, tag)
+        best = pool.best(good=True)
+        if best is not None:
+            return done(best)
+    if pool.best() is None:
+        require_feasible(constraints, rtol=infeasible_rtol, context=context, what=what)
+    for solvers in (("bpp", "lawson-hanson"), ("clarabel",)):
+        best = pool.best(expressible=False, good=True)
+        if best is not None:
+            return done(best)
+        fallbacks.extend(f"unit-rows/{name}" for name in solvers)
+        _unit_row_candidates(pool, solvers)
+    best = pool.best(expressible=False)
+    if best is not None:
+        return done(best)
+    closest = pool.closest()
+    detail = f"; best candidate {closest.tag}: {', '.join(closest.failures)}" if closest else ""
+    raise SolverError(
+        f"{what}: no solver produced a solution whose certificate holds, and no Farkas "
+        f"certificate of infeasibility verifies (tried {info['method']}, "
+        f"{', '.join(fallbacks)}){detail}"
+    )
 
 
 def representer_W(constraints: MarginConstraints, lam: np.ndarray) -> np.ndarray:
@@ -306,9 +629,12 @@ def solve_att_svm(
         cons, infeasible_rtol=infeasible_rtol, context={"select": alpha.tolist(), "norm": "fro"}
     )
     seconds = time.perf_counter() - t0
+    # Final guard (fro_min_norm already certifies what it returns): never a failed certificate.
+    cert = require_certified(cons, W, lam, what="Att-SVM", support_rtol=support_rtol,
+                             rank_rtol=rank_rtol)
     return make_solution(
         cons, W, lam, "fro", alpha, seconds, f"dual-nnls/{info['method']}",
-        support_rtol=support_rtol, rank_rtol=rank_rtol, extra=info,
+        support_rtol=support_rtol, rank_rtol=rank_rtol, extra=info, cert=cert,
     )
 
 
@@ -322,7 +648,9 @@ def solve_constraints_cvxpy(
 
     For ``fro`` the objective is ½||W||_F² so that λ follows the certificate's Frobenius
     convention; for ``nuc`` it is ||W||_*. λ are cvxpy's dual values; they are *not* trusted:
-    callers certify them.
+    callers certify them. Rows that are the zero matrix and demand nothing (rhs <= 0, or 0 on
+    an equality) are left out of the model (λ = 0; Clarabel fails on such rows at tight
+    tolerances); a failed solve returns a NaN W and status "solver_error".
     """
     import cvxpy as cp
 
@@ -335,12 +663,15 @@ def solve_constraints_cvxpy(
     W = cp.Variable((d, dz))
     w = cp.vec(W, order="F")
     eq = np.asarray(constraints.equality, dtype=bool)
+    rhs = np.asarray(constraints.rhs, dtype=np.float64)
+    trivial = ~np.any(M != 0, axis=1) & np.where(eq, rhs == 0, rhs <= 0)
     cons = []
-    ineq_rows, eq_rows = np.flatnonzero(~eq), np.flatnonzero(eq)
+    ineq_rows = np.flatnonzero(~eq & ~trivial)
+    eq_rows = np.flatnonzero(eq & ~trivial)
     if ineq_rows.size:
-        cons.append(M[ineq_rows] @ w >= constraints.rhs[ineq_rows])
+        cons.append(M[ineq_rows] @ w >= rhs[ineq_rows])
     if eq_rows.size:
-        cons.append(M[eq_rows] @ w == constraints.rhs[eq_rows])
+        cons.append(M[eq_rows] @ w == rhs[eq_rows])
     obj = 0.5 * cp.sum_squares(W) if norm == "fro" else cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj), cons)
     opts: dict[str, Any] = {}
@@ -348,9 +679,12 @@ def solve_constraints_cvxpy(
         opts = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11,
                 "tol_ktratio": 1e-9, "max_iter": 500}
     t0 = time.perf_counter()
-    prob.solve(solver=cp.CLARABEL, **opts)
-    seconds = time.perf_counter() - t0
     lam = np.zeros(K)
+    try:
+        prob.solve(solver=cp.CLARABEL, **opts)
+    except cp.error.SolverError:
+        return np.full((d, dz), np.nan), lam, time.perf_counter() - t0, "solver_error"
+    seconds = time.perf_counter() - t0
     if W.value is None:
         return np.full((d, dz), np.nan), lam, seconds, str(prob.status)
     k = 0
@@ -380,7 +714,15 @@ def solve_att_svm_cvxpy(
     require_feasible(cons, rtol=infeasible_rtol, context={"select": alpha.tolist(), "norm": norm})
     W, lam, seconds, status = solve_constraints_cvxpy(cons, norm)
     if not np.all(np.isfinite(W)):
-        raise AttnsvmError(f"Clarabel returned no solution (status {status})")
+        raise SolverError(f"Att-SVM: Clarabel returned no solution (status {status})")
+    if norm == "fro":
+        require_certified(cons, W, lam, what=f"Att-SVM (Clarabel, status {status})")
+    else:
+        cert = certify(cons, W, lam, "nuc")
+        bad = certificate_failures(cons, cert, W)
+        if bad:
+            raise SolverError(f"Att-SVM⋆: Clarabel's solution (status {status}) fails its "
+                              f"certificate: {', '.join(bad)}")
     return make_solution(
         cons, W, lam, norm, alpha, seconds, "cvxpy/CLARABEL",
         support_rtol=support_rtol, rank_rtol=rank_rtol, extra={"solver_status": status},

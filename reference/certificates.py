@@ -17,9 +17,15 @@ Dual conventions (which multipliers ``lam`` mean):
 
 Infeasibility is proved by Farkas' lemma (Gordan's alternative when every rhs_k = 1, TF-SVM
 Sec. 2 feasibility remark): the rows admit no W iff some lam (>= 0 on inequality rows) has
-Σ_k lam_k A_k = 0 and lamᵀrhs > 0.  ``farkas_search`` finds the lam of minimal ||Σ lam_k A_k||_F
-(normalized to Σ|lam| = 1) as a least-distance program solved by Lawson–Hanson NNLS, and
-``verify_farkas`` checks a candidate from scratch.
+Σ_k lam_k A_k = 0 and lamᵀrhs > 0.  ``farkas_search`` looks for such a lam by exact checks (zero
+rows, groups of parallel/opposite rows) and least-distance programs solved by Lawson–Hanson NNLS
+on explicit row matrices (unit-normalized rows, so the search does not depend on how rows are
+scaled, then the data scale); ``verify_farkas`` checks every candidate from scratch.
+
+Acceptance guard: ``certificate_failures`` / ``require_certified`` say whether (W, lam) prove a
+Frobenius solution optimal (rows met to SOLUTION_PRIMAL_RTOL even after the rounding bounds of
+their values, KKT residuals and gap <= SOLUTION_KKT_RTOL); solvers raise ``SolverError``
+rather than return anything that fails it.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from reference.errors import InfeasibleSVM, ProblemError
+from reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
 from reference.svm_core import MarginConstraints, SVMSolution
 
 NORMS = ("fro", "nuc")
@@ -43,7 +49,37 @@ RANK_RTOL = 1e-6
 #: ||W^mm|| would exceed ~1/INFEASIBLE_RTOL in units of the data (softmax is only exact up to
 #: ||W|| ~ 1e8).
 INFEASIBLE_RTOL = 1e-9
+#: A returned solution satisfies every row to this precision relative to max|rhs| (Att-SVM:
+#: every margin >= 1 − 1e-9) ...
+SOLUTION_PRIMAL_RTOL = 1e-9
+#: ... and its stationarity, complementarity, dual sign and duality gap are at most this.
+SOLUTION_KKT_RTOL = 1e-6
+#: Solvers stop trying fallbacks once a candidate's KKT residual and gap are below this.
+SOLUTION_GOOD_RTOL = 1e-9
 
+
+def safe_norms(rows: np.ndarray) -> np.ndarray:
+    """Euclidean norm of every row without overflow or underflow of the squares (rows of size
+    1e-200 or 1e200 keep their true norm; np.linalg.norm returns 0 or inf)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[1] == 0:
+        return np.zeros(rows.shape[0])
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    redo = ~((out > 1e-140) & (out < 1e140))  # zero, tiny, huge, inf or nan: rescale
+    if redo.any():
+        sub = rows[redo]
+        m = np.max(np.abs(sub), axis=1)
+        ok = (m > 0) & np.isfinite(m)
+        fixed = np.where(np.isfinite(m), 0.0, np.inf)
+        fixed[ok] = m[ok] * np.linalg.norm(sub[ok] / m[ok, None], axis=1)
+        out[redo] = fixed
+    return out
+
+
+def safe_norm(x: np.ndarray) -> float:
+    """||x||_F without overflow or underflow of the squares."""
+    return float(safe_norms(np.asarray(x, dtype=np.float64).reshape(1, -1))[0])
 
 
 def _relative(value: float, scale: float) -> float:
@@ -236,13 +272,17 @@ def make_solution(
     support_rtol: float = SUPPORT_RTOL,
     rank_rtol: float = RANK_RTOL,
     extra: dict[str, Any] | None = None,
+    cert: Certificate | None = None,
 ) -> SVMSolution:
     """Certify (W, lam) and pack them into ``SVMSolution`` (the one record every solver returns).
 
     ``SVMSolution.support`` holds the (i, t) pairs of the active inequality rows; their row
     indices are in ``extra["support_rows"]``; the remaining certificate fields are in ``extra``.
+    ``cert`` may pass ``certify(constraints, W, lam, norm, support_rtol=..., rank_rtol=...)``
+    when the caller computed it already (it is not recomputed then).
     """
-    cert = certify(constraints, W, lam, norm, support_rtol=support_rtol, rank_rtol=rank_rtol)
+    if cert is None or cert.norm != norm:
+        cert = certify(constraints, W, lam, norm, support_rtol=support_rtol, rank_rtol=rank_rtol)
     info = {"support_rows": cert.support, **cert.summary(), "support_rtol": support_rtol,
             "rank_rtol": rank_rtol}
     if extra:
@@ -268,6 +308,101 @@ def make_solution(
     )
 
 
+# --------------------------------------------------------------------------- acceptance guard
+
+
+class SolverError(AttnsvmError, RuntimeError):
+    """A solver produced neither a solution whose recomputed certificate holds nor a verified
+    Farkas certificate. Raised instead of returning an unproven answer; the message names the
+    program and the failed certificate fields."""
+
+
+def rounding_bounds(constraints: MarginConstraints, W: np.ndarray) -> np.ndarray:
+    """δ_k = 2 eps |a_k|ᵀ|W||z_k|: how far <A_k, W> can move between two summation orders (or
+    one rounding of W) in float64. When W must cancel large terms to reach margin one (huge
+    tokens or queries, ||W|| ~ 1e8), margins are only known to ±δ_k."""
+    if constraints.K == 0:
+        return np.zeros(0)
+    W = np.abs(np.asarray(W, dtype=np.float64))
+    mag = np.sum((np.abs(constraints.a) @ W) * np.abs(constraints.z), axis=1)
+    return 2.0 * np.finfo(np.float64).eps * mag
+
+
+def robust_min_margin(constraints: MarginConstraints, values: np.ndarray,
+                      delta: np.ndarray) -> float:
+    """min over inequality rows with rhs_k > 0 of (<A_k, W> − δ_k) / rhs_k (nan if none): the
+    margin every evaluation order of the row values is guaranteed to reach."""
+    rhs = np.asarray(constraints.rhs, dtype=np.float64)
+    pos = ~np.asarray(constraints.equality, dtype=bool) & (rhs > 0)
+    if not pos.any():
+        return float("nan")
+    return float(np.min((values[pos] - delta[pos]) / rhs[pos]))
+
+
+def certificate_failures(
+    constraints: MarginConstraints,
+    cert: Certificate,
+    W: np.ndarray | None = None,
+    *,
+    primal_rtol: float = SOLUTION_PRIMAL_RTOL,
+    kkt_rtol: float = SOLUTION_KKT_RTOL,
+) -> list[str]:
+    """Why ``cert`` does not prove (W, lam) optimal; [] when it does.
+
+    Primal: every row within primal_rtol · max|rhs_k| of feasibility (for an Att-SVM: every
+    margin >= 1 − primal_rtol), and, when W is given, the same for the inequality rows with
+    their values lowered by the rounding bounds δ_k (``rounding_bounds``), so that any
+    recomputation of the margins also finds them >= 1 − primal_rtol. Dual: stationarity,
+    complementarity, dual sign and duality gap (all relative) <= kkt_rtol. Non-finite values
+    fail.
+    """
+    rhs = np.asarray(constraints.rhs, dtype=np.float64)
+    ineq = ~np.asarray(constraints.equality, dtype=bool)
+    tol = primal_rtol * max(float(np.max(np.abs(rhs), initial=0.0)), 1e-300)
+    out = []
+    if not cert.max_violation <= tol:
+        out.append(f"max_violation {cert.max_violation:.3g}")
+    if np.any(ineq & (rhs > 0)) and not cert.min_margin >= 1.0 - primal_rtol:
+        out.append(f"min_margin {cert.min_margin:.12g}")
+    if W is not None and not out and constraints.K:
+        delta = rounding_bounds(constraints, W)
+        low = cert.values - delta
+        worst = float(np.max(rhs[ineq] - low[ineq], initial=-np.inf))
+        mu = robust_min_margin(constraints, cert.values, delta)
+        if not (worst <= tol and (np.isnan(mu) or mu >= 1.0 - primal_rtol)):
+            out.append(f"margins after rounding bounds (worst row short by {worst:.3g}; max "
+                       f"rounding bound {float(np.max(delta)):.3g})")
+    for name in ("stationarity", "complementarity", "dual_sign", "duality_gap"):
+        value = getattr(cert, name)
+        if not value <= kkt_rtol:
+            out.append(f"{name} {value:.3g}")
+    return out
+
+
+def require_certified(
+    constraints: MarginConstraints,
+    W: np.ndarray,
+    lam: np.ndarray,
+    *,
+    what: str = "Att-SVM",
+    primal_rtol: float = SOLUTION_PRIMAL_RTOL,
+    kkt_rtol: float = SOLUTION_KKT_RTOL,
+    support_rtol: float = SUPPORT_RTOL,
+    rank_rtol: float = RANK_RTOL,
+) -> Certificate:
+    """The final guard of every Frobenius solve: certify (W, lam) from scratch and raise
+    ``SolverError`` unless ``certificate_failures`` is empty; returns the certificate (computed
+    with ``support_rtol`` and ``rank_rtol``, so ``make_solution`` can reuse it)."""
+    cert = certify(constraints, W, lam, "fro", support_rtol=support_rtol, rank_rtol=rank_rtol)
+    bad = certificate_failures(constraints, cert, W, primal_rtol=primal_rtol, kkt_rtol=kkt_rtol)
+    if bad:
+        raise SolverError(
+            f"{what}: no certified solution (the best candidate fails its certificate: "
+            f"{', '.join(bad)}) and no Farkas certificate of infeasibility verifies"
+        )
+    return cert
+
+
 # --------------------------------------------------------------------------- Farkas / Gordan
 
 
@@ -280,6 +415,8 @@ class FarkasResult:
     explicit matrix; ``relative_residual`` is ``farkas_relative_residual`` (for a feasible
     program with unit right-hand sides, residual = 1/||W^mm||_F).
     ``infeasible`` is True iff the certificate verifies with ``tolerance``.
+    ``unit_relative_residual`` measures the cancellation against the unit-normalized rows used
+    (``unit_relative_residual``); ``method`` says which search produced ``lam``.
     """
 
     lam: np.ndarray
@@ -289,6 +426,8 @@ class FarkasResult:
     rhs_weight: float
     tolerance: float
     infeasible: bool
+    unit_relative_residual: float = float("nan")
+    method: str = ""
 
     def as_certificate(self, **context: Any) -> dict[str, Any]:
         """The JSON-ready certificate: the nonzero weights, their (i, t) pairs and the residual."""
@@ -301,13 +440,16 @@ class FarkasResult:
             "relative_residual": self.relative_residual,
             "rhs_weight": self.rhs_weight,
             "tolerance": self.tolerance,
+            "unit_relative_residual": self.unit_relative_residual,
+            "method": self.method,
         }
         cert.update(context)
         return cert
 
 
 def _row_norms(constraints: MarginConstraints) -> np.ndarray:
-    return np.linalg.norm(constraints.a, axis=1) * np.linalg.norm(constraints.z, axis=1)
+    with np.errstate(over="ignore", under="ignore"):
+        return safe_norms(constraints.a) * safe_norms(constraints.z)
 
 
 def farkas_relative_residual(constraints: MarginConstraints, lam: np.ndarray) -> float:
@@ -321,7 +463,7 @@ def farkas_relative_residual(constraints: MarginConstraints, lam: np.ndarray) ->
     """
     lam = np.asarray(lam, dtype=np.float64)
     rhs = np.asarray(constraints.rhs, dtype=np.float64)
-    residual = float(np.linalg.norm(constraints.combine(lam)))
+    residual = safe_norm(constraints.combine(lam))
     if residual == 0.0:
         return 0.0
     weight = float(lam @ rhs)
@@ -359,56 +501,331 @@ def verify_farkas(
     return True, rel, ""
 
 
-def _row_factor(constraints: MarginConstraints) -> np.ndarray:
-    """A matrix M (K, r) with M Mᵀ = Gram of the rows: explicit vec(A_k) when small, else eigh."""
+def row_norms(constraints: MarginConstraints) -> np.ndarray:
+    """||A_k||_F = ||a_k|| · ||z_k|| for every row, shape (K,) (0 for a zero row)."""
+    return _row_norms(constraints)
+
+
+def unit_rows(constraints: MarginConstraints) -> tuple[MarginConstraints, np.ndarray]:
+    """The same program with every row scaled to unit Frobenius norm, and the row norms.
+
+    Row k becomes <â_k ẑ_kᵀ, W> >= b_k with â_k = a_k/||a_k||, ẑ_k = z_k/||z_k|| and
+    b_k = rhs_k / ||A_k||_F: the feasible set and the minimum-norm W are unchanged, multipliers
+    map as λ_k = λ̂_k / ||A_k||_F. A zero row (||A_k|| = 0) stays zero with b_k = 0; callers
+    decide it separately (``zero_row_certificate``). Positive row rescaling leaves the result
+    unchanged, which makes searches on it scale-invariant.
+    """
+    na = safe_norms(constraints.a)
+    nz = safe_norms(constraints.z)
+    with np.errstate(over="ignore", under="ignore"):
+        norms = na * nz
+    ok = norms > 0
+    ua = np.zeros_like(constraints.a, dtype=np.float64)
+    uz = np.zeros_like(constraints.z, dtype=np.float64)
+    ua[ok] = constraints.a[ok] / na[ok, None]
+    uz[ok] = constraints.z[ok] / nz[ok, None]
+    b = np.zeros(constraints.K)
+    b[ok] = np.asarray(constraints.rhs, dtype=np.float64)[ok] / norms[ok]
+    unit = MarginConstraints(a=ua, z=uz, pairs=constraints.pairs, rhs=b,
+                             equality=np.asarray(constraints.equality, dtype=bool))
+    return unit, norms
+
+
+def zero_row_certificate(constraints: MarginConstraints) -> np.ndarray | None:
+    """A Farkas certificate e_k (sign(rhs_k) e_k on an equality row) when some row is the zero
+    matrix yet demands <0, W> >= rhs_k > 0 (or = rhs_k != 0); None when there is no such row.
+    Zero rows that demand nothing (rhs_k <= 0, or an equality with rhs_k = 0) are trivially met."""
+    rhs = np.asarray(constraints.rhs, dtype=np.float64)
+    eq = np.asarray(constraints.equality, dtype=bool)
+    bad = (_row_norms(constraints) == 0.0) & np.where(eq, rhs != 0.0, rhs > 0.0)
+    if not bad.any():
+        return None
+    k = int(np.flatnonzero(bad)[0])
+    lam = np.zeros(constraints.K)
+    lam[k] = float(np.sign(rhs[k])) if eq[k] else 1.0
+    return lam
+
+
+def _canonical_sign(u: np.ndarray) -> np.ndarray:
+    """±1 per row: the sign of the row's largest-magnitude entry (+1 for a zero row). A row and
+    its exact negative get opposite signs, so sign·row is the same vector for both."""
+    if u.shape[1] == 0:
+        return np.ones(u.shape[0])
+    j = np.argmax(np.abs(u), axis=1)
+    s = np.sign(u[np.arange(u.shape[0]), j])
+    s[s == 0] = 1.0
+    return s
+
+
+def parallel_groups(
+    unit: MarginConstraints, decimals: int | None = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group unit rows Â_k = â_k ẑ_kᵀ that equal ±one matrix U: returns (labels, sigma) with
+    Â_k = sigma_k U_{labels_k}. A rank-one matrix fixes (â, ẑ) up to one common sign, so rows are
+    compared through sign-canonical â and ẑ; ``decimals`` rounds them (None: exact equality)."""
+    sa = _canonical_sign(unit.a)
+    sz = _canonical_sign(unit.z)
+    ca = unit.a * sa[:, None]
+    cz = unit.z * sz[:, None]
+    key = np.hstack([ca, cz])
+    if decimals is not None:
+        key = np.round(key, decimals) + 0.0  # + 0.0 merges -0.0 into 0.0
+    _, labels = np.unique(key, axis=0, return_inverse=True)
+    return labels.reshape(-1), sa * sz
+
+
+def _interval_bounds(unit: MarginConstraints, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For rows sigma_k <U, W> >= b_k (= on equalities): the lower bound each row puts on
+    x = <U, W> (-inf if none) and the upper bound (+inf if none)."""
+    b = unit.rhs
+    eq = np.asarray(unit.equality, dtype=bool)
+    lower = np.where(eq | (sigma > 0), sigma * b, -np.inf)
+    upper = np.where(eq | (sigma < 0), sigma * b, np.inf)
+    return lower, upper
+
+
+def _group_certificates(
+    unit: MarginConstraints, norms: np.ndarray, labels: np.ndarray, sigma: np.ndarray
+) -> list[np.ndarray]:
+    """Farkas candidates from groups of parallel/opposite rows: in each group the rows bound the
+    scalar x = <U, W> from below and above; a largest lower bound above the smallest upper bound
+    is a two-row certificate (weights 1/||A_k|| on the two rows, signed on equality rows)."""
+    eq = np.asarray(unit.equality, dtype=bool)
+    lower, upper = _interval_bounds(unit, sigma)
+    out: list[tuple[float, np.ndarray]] = []
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for grp in np.split(order, bounds):
+        if grp.size < 2:
+            continue
+        k = int(grp[np.argmax(lower[grp])])
+        m = int(grp[np.argmin(upper[grp])])
+        if k == m or not lower[k] > upper[m]:
+            continue
+        lam = np.zeros(unit.K)
+        lam[k] += (sigma[k] if eq[k] else 1.0) / norms[k]
+        lam[m] += (-sigma[m] if eq[m] else 1.0) / norms[m]
+        out.append((float(lower[k] - upper[m]), lam))
+    out.sort(key=lambda c: -c[0])
+    return [lam for _, lam in out]
+
+
+#: Largest explicit row matrix (K x r_a r_z entries) built for a search; above it the Gram matrix
+#: is factored instead.
+EXPLICIT_MAX_ENTRIES = 8_000_000
+
+
+def _range_basis(rows: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (d, r) of the span of ``rows`` (K, d), numerical rank from the SVD."""
+    K, d = rows.shape
+    if K == 0 or d == 0:
+        return np.zeros((d, 0))
+    if not np.all(np.isfinite(rows)):
+        return np.eye(d)
+    _, s, vt = np.linalg.svd(rows, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return np.zeros((d, 0))
+    r = int(np.count_nonzero(s > s[0] * max(K, d) * np.finfo(np.float64).eps))
+    return vt[:r].T
+
+
+def explicit_rows(
+    constraints: MarginConstraints,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(M, Ua, Uz): rows vec(Uaᵀ a_k z_kᵀ Uz) (K, r_a r_z) in orthonormal bases Ua, Uz of
+    span{a_k}, span{z_k} (inner products preserved; A_k = Ua mat(M_k) Uzᵀ), or None when M would
+    exceed ``EXPLICIT_MAX_ENTRIES``."""
     K = constraints.K
-    d, dz = constraints.a.shape[1], constraints.z.shape[1]
-    if d * dz <= K:
-        return (constraints.a[:, :, None] * constraints.z[:, None, :]).reshape(K, d * dz)
-    w, V = np.linalg.eigh(constraints.gram())
+    Ua = _range_basis(constraints.a)
+    Uz = _range_basis(constraints.z)
+    p = Ua.shape[1] * Uz.shape[1]
+    if K * p > EXPLICIT_MAX_ENTRIES:
+        return None
+    at = constraints.a @ Ua
+    zt = constraints.z @ Uz
+    return (at[:, :, None] * zt[:, None, :]).reshape(K, p), Ua, Uz
+
+
+def _row_factor(constraints: MarginConstraints) -> np.ndarray | None:
+    """A matrix F (K, r) with F Fᵀ = Gram of the rows, built without squaring the conditioning
+    (None when the rows overflow).
+
+    The explicit rows of ``explicit_rows``, compressed to the triangular factor of a QR when
+    they are wider than tall; when that matrix would exceed ``EXPLICIT_MAX_ENTRIES``, the
+    eigendecomposition of the Gram matrix (which loses what lies below ~sqrt(eps) of the
+    largest row).
+    """
+    K = constraints.K
+    ex = explicit_rows(constraints)
+    if ex is not None:
+        M = ex[0]
+        if not np.all(np.isfinite(M)):
+            return None
+        if M.shape[1] <= K:
+            return M
+        return np.linalg.qr(M.T, mode="r").T
+    G = constraints.gram()
+    if not np.all(np.isfinite(G)):
+        return None
+    w, V = np.linalg.eigh(G)
     keep = w > max(float(w[-1]), 0.0) * K * np.finfo(np.float64).eps
     return V[:, keep] * np.sqrt(w[keep])
+
+
+def least_distance_nnls(
+    F: np.ndarray, h: np.ndarray, equality: np.ndarray, *, maxiter_factor: int = 50
+) -> np.ndarray | None:
+    """u = argmin ||[Fᵀ; hᵀ] u − e_last||² over u >= 0 (free on equality rows, entered as ±
+    pairs), by Lawson–Hanson (``scipy.optimize.nnls``); None when it hits its iteration limit.
+
+    The least-distance form of  min ½||W||² s.t. rows (Lawson & Hanson, Ch. 23): with
+    s = 1 − hᵀu > 0 the program is feasible and λ = u/s; s = 0 with Fᵀu = 0 is a Farkas
+    certificate.
+    """
+    K = F.shape[0]
+    eq = np.asarray(equality, dtype=bool)
+    cols = np.concatenate([np.arange(K), np.flatnonzero(eq)])
+    sign = np.concatenate([np.ones(K), -np.ones(int(eq.sum()))])
+    E = np.vstack([(F[cols] * sign[:, None]).T, (h[cols] * sign)[None, :]])
+    f = np.zeros(E.shape[0])
+    f[-1] = 1.0
+    try:
+        v, _ = nnls(E, f, maxiter=maxiter_factor * E.shape[1])
+    except RuntimeError:  # iteration limit
+        return None
+    if not np.all(np.isfinite(v)):
+        return None
+    u = np.zeros(K)
+    np.add.at(u, cols, v * sign)
+    return u
+
+
+def _farkas_normalized(lam: np.ndarray, eq: np.ndarray) -> np.ndarray | None:
+    """lam scaled to Σ|lam| = 1 with negative inequality weights clipped (None if all vanish)."""
+    lam = np.array(lam, dtype=np.float64)
+    if not np.all(np.isfinite(lam)):
+        return None
+    total = float(np.sum(np.abs(lam)))
+    if not total > 0:
+        return None
+    lam = lam / total
+    lam[~eq] = np.maximum(lam[~eq], 0.0)
+    total = float(np.sum(np.abs(lam)))
+    return lam / total if total > 0 else None
+
+
+def unit_relative_residual(constraints: MarginConstraints, lam: np.ndarray) -> float:
+    """||Σ lam_k A_k||_F / Σ_k |lam_k| ||A_k||_F: how well the weighted rows cancel, measured
+    against the unit-normalized rows they use (invariant under positive row rescaling)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    denom = float(np.sum(np.abs(lam) * _row_norms(constraints)))
+    num = safe_norm(constraints.combine(lam))
+    if num == 0.0:
+        return 0.0
+    return num / denom if denom > 0 else float("inf")
+
+
+def _farkas_result(
+    constraints: MarginConstraints, lam: np.ndarray, rtol: float, ok: bool, method: str
+) -> FarkasResult:
+    rhs = np.asarray(constraints.rhs, dtype=np.float64)
+    residual = safe_norm(constraints.combine(lam))
+    weight = float(lam @ rhs)
+    rel = farkas_relative_residual(constraints, lam) if weight > 0 else float("inf")
+    return FarkasResult(lam, constraints.pairs, residual, rel, weight, rtol, ok,
+                        unit_relative_residual(constraints, lam), method)
 
 
 def farkas_search(
     constraints: MarginConstraints, *, rtol: float = INFEASIBLE_RTOL
 ) -> FarkasResult:
-    """min ||Σ lam_k A_k||_F over {lam >= 0 on inequalities, lamᵀrhs = 1}, normalized to Σ|lam| = 1.
+    """Search a Farkas certificate (see ``_farkas_search``); floating-point warnings are
+    silenced inside (every candidate is verified from scratch)."""
+    with np.errstate(all="ignore"):
+        return _farkas_search(constraints, rtol=rtol)
 
-    Solved as a least-distance program by Lawson–Hanson NNLS (``scipy.optimize.nnls``) on
-    [Mᵀ; rhsᵀ] u ≈ e_last with M Mᵀ the Gram matrix (A Aᵀ)∘(Z Zᵀ); equality rows enter as ±
-    pairs. With every rhs = 1 this is the Gordan QP over the simplex. The result is verified by
-    ``verify_farkas``; for a feasible program it is the normalized dual of the Frobenius SVM.
+
+def _farkas_search(
+    constraints: MarginConstraints, *, rtol: float = INFEASIBLE_RTOL
+) -> FarkasResult:
+    """Search a Farkas certificate; returns the first candidate that ``verify_farkas`` accepts,
+    else the minimum-norm point of the data-scale cone section (not a certificate).
+
+    The data-scale point: min ||Σ lam_k A_k||_F over {lam >= 0 on inequalities, lamᵀrhs = 1},
+    normalized to Σ|lam| = 1; with every rhs = 1 it is the Gordan QP over the simplex and, for a
+    feasible program, the normalized dual of the Frobenius SVM (residual = 1/||W^mm||_F).
+
+    Candidates, cheapest and exact first, each verified from scratch on the given rows:
+    (1) a zero row that demands a positive margin; (2) groups of exactly parallel/opposite rows
+    whose bounds on <U, W> conflict; (3) the least-distance NNLS on the unit-normalized rows
+    (explicit row matrix, so nothing below sqrt(eps) is lost, and independent of how rows are
+    scaled), and when all rows are margin inequalities the Gordan point of the unit rows
+    ([Mᵀ; 1ᵀ] μ ≈ [0; 1]); (4) the data-scale least-distance NNLS, which also proves
+    "infeasible at working precision" (rows negligible next to the largest one count as zero).
     """
     K = constraints.K
     rhs = np.asarray(constraints.rhs, dtype=np.float64)
     eq = np.asarray(constraints.equality, dtype=bool)
-    if K == 0 or float(np.max(np.abs(rhs), initial=0.0)) == 0.0:
+    if K == 0 or not np.any(np.where(eq, rhs != 0.0, rhs > 0.0)):
+        # Nothing demands a positive value: W = 0 is feasible, no certificate can exist.
         return FarkasResult(np.zeros(K), constraints.pairs, float("inf"), float("inf"), 0.0,
-                            rtol, False)
-    M = _row_factor(constraints)
-    cols = np.concatenate([np.arange(K), np.flatnonzero(eq)])
-    sign = np.concatenate([np.ones(K), -np.ones(int(eq.sum()))])
-    E = np.vstack([(M[cols] * sign[:, None]).T, (rhs[cols] * sign)[None, :]])
-    f = np.zeros(E.shape[0])
-    f[-1] = 1.0
-    try:
-        u, _ = nnls(E, f, maxiter=50 * E.shape[1])
-    except RuntimeError:  # iteration limit: no certificate found
-        u = np.zeros(E.shape[1])
-    lam = np.zeros(K)
-    np.add.at(lam, cols, u * sign)
-    total = float(np.sum(np.abs(lam)))
-    if not total > 0:
-        return FarkasResult(lam, constraints.pairs, float("inf"), float("inf"), 0.0, rtol, False)
-    lam = lam / total
-    lam[~eq] = np.maximum(lam[~eq], 0.0)
-    lam = lam / float(np.sum(np.abs(lam)))
-    ok, _, _ = verify_farkas(constraints, lam, rtol=rtol)
-    residual = float(np.linalg.norm(constraints.combine(lam)))
-    weight = float(lam @ rhs)
-    rel = farkas_relative_residual(constraints, lam) if weight > 0 else float("inf")
-    return FarkasResult(lam, constraints.pairs, residual, rel, weight, rtol, ok)
+                            rtol, False, float("inf"), "trivially feasible")
+
+    def verified(lam: np.ndarray | None, method: str) -> FarkasResult | None:
+        if lam is None:
+            return None
+        lam = _farkas_normalized(lam, eq)
+        if lam is None:
+            return None
+        ok, _, _ = verify_farkas(constraints, lam, rtol=rtol)
+        return _farkas_result(constraints, lam, rtol, True, method) if ok else None
+
+    found = verified(zero_row_certificate(constraints), "zero row")
+    if found is not None:
+        return found
+    unit, norms = unit_rows(constraints)
+    nz = np.flatnonzero(norms > 0)
+    sub = MarginConstraints(a=unit.a[nz], z=unit.z[nz], pairs=unit.pairs[nz], rhs=unit.rhs[nz],
+                            equality=eq[nz])
+    if sub.K:
+        labels, sigma = parallel_groups(sub)
+        for lam_sub in _group_certificates(sub, norms[nz], labels, sigma)[:8]:
+            lam = np.zeros(K)
+            lam[nz] = lam_sub
+            found = verified(lam, "parallel rows")
+            if found is not None:
+                return found
+        bmax = float(np.max(np.abs(sub.rhs)))
+        F = _row_factor(sub) if 0 < bmax < np.inf else None
+        tries = [(sub.rhs / bmax, "unit rows")]
+        if not eq.any() and np.all(rhs > 0):
+            tries.append((np.ones(sub.K), "unit rows, Gordan"))
+        for h, how in tries if F is not None else ():
+            mu = least_distance_nnls(F, h, sub.equality)
+            if mu is not None:
+                lam = np.zeros(K)
+                lam[nz] = mu / norms[nz]
+                found = verified(lam, how)
+                if found is not None:
+                    return found
+    # Data scale: rows as given (divided by the largest row norm, an exact-enough rescaling).
+    scale = float(np.max(norms))
+    data = MarginConstraints(a=constraints.a / scale, z=constraints.z, pairs=constraints.pairs,
+                             rhs=rhs, equality=eq)
+    F = _row_factor(data) if 0 < scale < np.inf else None
+    u = least_distance_nnls(F, rhs / float(np.max(np.abs(rhs))), eq) if F is not None else None
+    lam = _farkas_normalized(u, eq) if u is not None else None
+    ok = lam is not None and verify_farkas(constraints, lam, rtol=rtol)[0]
+    if not ok:
+        tiny = np.flatnonzero((norms <= rtol * scale) & ~eq & (rhs > 0))
+        if tiny.size:
+            found = verified(np.eye(K)[tiny[np.argmin(norms[tiny])]], "negligible row")
+            if found is not None:
+                return found
+    if lam is None:
+        return FarkasResult(np.zeros(K), constraints.pairs, float("inf"), float("inf"), 0.0,
+                            rtol, False, float("inf"), "data scale")
+    return _farkas_result(constraints, lam, rtol, ok, "data scale")
 
 
 def require_feasible(

@@ -143,7 +143,8 @@ def test_correlation_of_matrices_vectors_and_batches() -> None:
 def test_normalized_steps_stay_exact_far_past_underflow() -> None:
     """d = 1, three tokens tied in value with the top one and one far below: the true gradient
     underflows once |W| passes ~190 (e^{-2|W|}); the log-space direction and the max-scaled
-    norm keep every step at length exactly eta (found by the dev profile of agree.ngd-displacement)."""
+    norm keep every step at length exactly eta (found by the dev profile of
+    agree.ngd-displacement)."""
     X = np.array([[[1.0], [1.0], [1.0], [-1.0]]])
     res = train_W(X, np.array([1.0]), np.array([[-1.0]]), np.array([1.0]),
                   np.full((1, 1, 1), 0.27), steps=300, lr=6.0, checkpoints=range(301))

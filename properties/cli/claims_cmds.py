@@ -282,6 +282,7 @@ def replay_cmd(file: str, as_json: bool) -> int:
                     "claim",
                     "reproduced",
                     "evidence_identical",
+                    "max_relative_difference",
                     "problem_identical",
                     "status",
                 )
