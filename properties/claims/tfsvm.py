@@ -42,7 +42,13 @@ from reference.training import correlation, train_KQ, train_W, uniform_init
 
 # ----------------------------------------------------------------------------- tolerances (data)
 TOL: dict[str, dict[str, float]] = {
-    "ngd-direction": {"one_minus_corr": 0.05, "steps": 2000, "extended_steps": 8000, "stall": 1e-3},
+    "ngd-direction": {
+        "one_minus_corr": 0.05,
+        "steps": 2000,
+        "extended_steps": 8000,
+        "follow_steps": (2000, 8000),
+        "stall": 1e-3,
+    },
     "kq-nuclear": {"one_minus_corr": 0.02, "steps": 2000, "distinct_svms": 0.99},
     "regpath": {"one_minus_corr": 0.02, "R_max": 100.0, "noise": 2e-3},
     "local-cone": {"R": 100.0, "radii": (100.0, 1000.0, 10000.0), "steps": 2000,
@@ -78,18 +84,38 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
             details={"min_max_prob": float(res.min_max_prob[0])},
         )
     alpha = res.selected[0]
-    W_mm = svm_direction(p, alpha)
-    if W_mm is None or not is_locally_optimal(p, alpha, solution=solve_att_svm(p, alpha)):
+    W_end = res.params["W"][0]
+    history = res.history["W"][0]
+    # A saturated selection can still be a transient (the dev profile found runs whose 2000-step
+    # selection is not locally optimal and moves to one that is within 2000 more steps): the
+    # theorem speaks of the limit, so a non-locally-optimal selection is followed further and
+    # is a counterexample only if GD stays on it.
+    moves = []
+    segments = (0, *tol["follow_steps"])
+    for seg, extra in enumerate(segments):
+        if extra:
+            more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=int(extra))
+            W_end = more.params["W"][0]
+            history = np.concatenate([history, W_end[None]])
+            if not np.array_equal(more.selected[0], alpha):
+                moves.append({"segment": seg, "steps": int(extra),
+                              "to": more.selected[0].tolist()})
+            alpha = more.selected[0]
+        W_mm = svm_direction(p, alpha)
+        if W_mm is not None and is_locally_optimal(p, alpha, solution=solve_att_svm(p, alpha)):
+            break
+    else:
+        stuck = not moves or moves[-1]["segment"] != len(segments) - 1
         return evidence(
-            "counterexample",
+            "counterexample" if stuck else "inconclusive",
             1.0,
             tol["one_minus_corr"],
-            note="GD's final selection is not locally optimal",
-            details={"alpha": alpha.tolist(), "feasible": W_mm is not None},
+            note="GD's selection is not locally optimal"
+            + (" and GD stays on it" if stuck else " and still moving"),
+            details={"alpha": alpha.tolist(), "feasible": W_mm is not None, "moves": moves},
         )
-    curve = corr_curve(res.history["W"][0], W_mm)
+    curve = corr_curve(history, W_mm)
     final = float(curve[-1])
-    W_end = res.params["W"][0]
     if 1 - final > tol["one_minus_corr"]:  # continue 4x longer before judging a stall
         more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=int(tol["extended_steps"]))
         later = float(correlation(more.params["W"][0], W_mm))
@@ -128,6 +154,7 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
             "corr": final,
             "best_rival_corr": best_rival,
             "rising": rising,
+            "moves": moves,
         },
     )
 
@@ -654,7 +681,8 @@ CLAIMS = [
         statement="Normalized GD on W converges in direction to W^mm_alpha of its final "
         "selection alpha, which is locally optimal; corr rises over checkpoints (late "
         "checkpoints non-decreasing up to 1e-3) and no one-input deviation's SVM is closer.",
-        conditions="paper family, softmax saturated (else inconclusive)",
+        conditions="paper family, softmax saturated (else inconclusive); a selection that is not "
+        "locally optimal at 2000 steps is followed 2000 + 8000 more steps (transients)",
         instances=problem_spec_strategy(
             "paper", (2, 6), (2, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
         ),
