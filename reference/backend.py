@@ -18,6 +18,10 @@ from array_api_compat import array_namespace
 
 @cache
 def _numpy_ns() -> ModuleType:
+    # numpy >= 2 implements the array API standard itself: use it directly (the compat
+    # wrappers add a Python call per operation, which dominates small batched steps)
+    if hasattr(np, "__array_api_version__"):
+        return np
     import array_api_compat.numpy as xp
 
     return xp

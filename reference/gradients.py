@@ -126,10 +126,11 @@ def evaluate_queries(
     l_ref = xp.where(contributes, l_ref, 0.0)
     rho = xp.exp(others - l_ref)  # <= 1; 0 where hr = 0
     log_eps = xp.where(contributes, l_ref - log_Z, -xp.inf)
-    S = row_sums(rho * hr)  # sum_k s_k hr_k = eps * S
+    rho_hr = rho * hr
+    S = row_sums(rho_hr)  # sum_k s_k hr_k = eps * S
     shift = xp.exp(log_eps) * S
     f = head.value(u) if u is not None else (h_top + shift)[..., 0]  # s^T h, accurately
-    c_unit = rho * hr - s * S  # (diag(s) - s s^T) h = eps * c_unit
+    c_unit = rho_hr - s * S  # (diag(s) - s s^T) h = eps * c_unit
     margin = Y * f
     log_coeff = ell.log_abs_derivative(margin) + log_eps[..., 0]  # (..., n)
     sign = -Y / X.shape[-3]  # l' < 0: every loss of Assumption A is strictly decreasing
