@@ -137,27 +137,16 @@ def kq_dims(
 
 
 def locally_optimal_deviation(spec: ProblemSpec) -> np.ndarray | None:
-    """A one-input deviation of opt that is locally optimal (TF-SVM's definition), or None."""
-    from reference.errors import ProblemError
-    from reference.token_optimality import is_locally_optimal, optimal_tokens
+    """A one-input deviation of opt that is locally optimal (TF-SVM's definition), or None;
+    deviations are tried in an order seeded by the spec."""
+    from reference.token_optimality import locally_optimal_deviation as search
+    from reference.token_optimality import optimal_tokens
 
     p = spec.build()
     opt = optimal_tokens(p)
     if not opt.unique:
         return None
-    rng = np.random.default_rng(spec.seed)
-    for i in rng.permutation(p.n):
-        for t in rng.permutation(p.T):
-            if t == opt.tokens[i]:
-                continue
-            alpha = opt.tokens.copy()
-            alpha[i] = t
-            try:
-                if is_locally_optimal(p, alpha):
-                    return alpha
-            except ProblemError:
-                continue
-    return None
+    return search(p, opt.tokens, np.random.default_rng(spec.seed))
 
 
 @st.composite

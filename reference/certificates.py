@@ -473,6 +473,16 @@ def farkas_relative_residual(constraints: MarginConstraints, lam: np.ndarray) ->
     return residual / scale if scale > 0 else float("inf")
 
 
+def certificate_weights(constraints: MarginConstraints, certificate: dict[str, Any]) -> np.ndarray:
+    """The full weight vector lambda (one entry per constraint row) of a JSON certificate, whose
+    nonzero weights are listed against their (i, t) pairs; an unknown pair raises KeyError."""
+    index = {(int(i), int(t)): k for k, (i, t) in enumerate(constraints.pairs)}
+    lam = np.zeros(constraints.K)
+    for w, (i, t) in zip(certificate["lambda"], certificate["pairs"], strict=True):
+        lam[index[(int(i), int(t))]] = w
+    return lam
+
+
 def verify_farkas(
     constraints: MarginConstraints, lam: np.ndarray, *, rtol: float = INFEASIBLE_RTOL
 ) -> tuple[bool, float, str]:

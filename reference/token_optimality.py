@@ -237,3 +237,34 @@ def enumerate_locally_optimal(
 def all_selections(problem: AttentionProblem) -> list[tuple[int, ...]]:
     """Every α ∈ [T]^n (for brute-force checks of small instances)."""
     return list(itertools.product(range(problem.T), repeat=problem.n))
+
+
+def single_deviations(
+    problem: AttentionProblem, alpha: np.ndarray, rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
+    """Every selection that differs from alpha in exactly one input, in index order, or in the
+    order of ``rng`` (a permutation of the inputs, then of the tokens of each input)."""
+    alpha = np.asarray(alpha)
+    inputs = range(problem.n) if rng is None else rng.permutation(problem.n)
+    out = []
+    for i in inputs:
+        for t in range(problem.T) if rng is None else rng.permutation(problem.T):
+            if t != alpha[i]:
+                a = alpha.copy()
+                a[i] = t
+                out.append(a)
+    return out
+
+
+def locally_optimal_deviation(
+    problem: AttentionProblem, alpha: np.ndarray, rng: np.random.Generator | None = None
+) -> np.ndarray | None:
+    """The first one-input deviation of alpha (order as in ``single_deviations``) that is
+    locally optimal, or None: a locally-optimal, non-global selection when alpha = opt."""
+    for a in single_deviations(problem, alpha, rng):
+        try:
+            if is_locally_optimal(problem, a):
+                return a
+        except ProblemError:
+            continue
+    return None

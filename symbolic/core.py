@@ -164,83 +164,36 @@ class TexMatrix(sp.MatrixSymbol):
 
 
 class _Display(sp.Function):
-    """Base of display-only functions: subclasses give ``_tex(args)``; powers are handled here."""
+    """Base of display-only functions: a subclass sets the templates ``tex`` and ``text``
+    (``{0}``, ``{1}`` stand for the printed arguments); powers are handled here."""
 
-    def _tex(self, args: list[str]) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _text(self, args: list[str]) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
+    tex = ""
+    text = ""
 
     def _latex(self, printer: Any, exp: str | None = None) -> str:
-        body = self._tex([printer._print(x) for x in self.args])
+        body = self.tex.format(*(printer._print(x) for x in self.args))
         return body if exp is None else f"{body}^{{{exp}}}"
 
     def _sympystr(self, printer: Any) -> str:
-        return self._text([printer._print(x) for x in self.args])
+        return self.text.format(*(printer._print(x) for x in self.args))
 
     def _pretty(self, printer: Any) -> Any:
         return prettyForm(sp.sstr(self))
 
 
-class Inner(_Display):
-    """Frobenius inner product <A, B> (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\left\langle {args[0]}, {args[1]} \right\rangle"
-
-    def _text(self, args: list[str]) -> str:
-        return f"<{args[0]}, {args[1]}>"
+def _display(name: str, doc: str, tex: str, text: str) -> type[_Display]:
+    return type(name, (_Display,), {"__doc__": f"{doc} (display only).", "tex": tex,
+                                    "text": text})
 
 
-class FrobNorm(_Display):
-    """||A||_F (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\left\| {args[0]} \right\|_F"
-
-    def _text(self, args: list[str]) -> str:
-        return f"||{args[0]}||_F"
-
-
-class Norm(_Display):
-    """||a|| (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\left\| {args[0]} \right\|"
-
-    def _text(self, args: list[str]) -> str:
-        return f"||{args[0]}||"
-
-
-class NucNorm(_Display):
-    """||A||_* (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\left\| {args[0]} \right\|_\star"
-
-    def _text(self, args: list[str]) -> str:
-        return f"||{args[0]}||_*"
-
-
-class Softmax(_Display):
-    """softmax(u) (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\operatorname{{softmax}}\left({args[0]}\right)"
-
-    def _text(self, args: list[str]) -> str:
-        return f"softmax({args[0]})"
-
-
-class Rank(_Display):
-    """rank(A) (display only)."""
-
-    def _tex(self, args: list[str]) -> str:
-        return rf"\operatorname{{rank}}\left({args[0]}\right)"
-
-    def _text(self, args: list[str]) -> str:
-        return f"rank({args[0]})"
+Inner = _display("Inner", "Frobenius inner product <A, B>",
+                 r"\left\langle {0}, {1} \right\rangle", "<{0}, {1}>")
+FrobNorm = _display("FrobNorm", "||A||_F", r"\left\| {0} \right\|_F", "||{0}||_F")
+Norm = _display("Norm", "||a||", r"\left\| {0} \right\|", "||{0}||")
+NucNorm = _display("NucNorm", "||A||_*", r"\left\| {0} \right\|_\star", "||{0}||_*")
+Softmax = _display("Softmax", "softmax(u)", r"\operatorname{{softmax}}\left({0}\right)",
+                   "softmax({0})")
+Rank = _display("Rank", "rank(A)", r"\operatorname{{rank}}\left({0}\right)", "rank({0})")
 
 
 def plain(expr: sp.Basic) -> str:

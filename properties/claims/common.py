@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from properties.verdicts import Evidence, Status
 from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM, ProblemError
+from reference.errors import InfeasibleSVM
 from reference.families import make_problem
 from reference.problem import AttentionProblem
-from reference.token_optimality import is_locally_optimal, optimal_tokens
+from reference.token_optimality import optimal_tokens
 from reference.training import correlation, log_checkpoints, train_W, uniform_init
 
 SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax prob exceeds this
@@ -117,26 +117,3 @@ def random_inits(d: int, runs: int, seed: int) -> np.ndarray:
 def corr_curve(history: np.ndarray, W_ref: np.ndarray) -> np.ndarray:
     """corr(W(k), W_ref) at each checkpoint, history (C, d, d)."""
     return correlation(history, W_ref[None])
-
-
-def single_deviations(problem: AttentionProblem, alpha: np.ndarray) -> list[np.ndarray]:
-    """All selections that differ from alpha in exactly one input."""
-    out = []
-    for i in range(problem.n):
-        for t in range(problem.T):
-            if t != alpha[i]:
-                a = alpha.copy()
-                a[i] = t
-                out.append(a)
-    return out
-
-
-def locally_optimal_deviation(problem: AttentionProblem, alpha: np.ndarray) -> np.ndarray | None:
-    """A locally-optimal selection differing from alpha in one input (first found), else None."""
-    for a in single_deviations(problem, alpha):
-        try:
-            if is_locally_optimal(problem, a):
-                return a
-        except ProblemError:
-            continue
-    return None

@@ -16,11 +16,9 @@ from properties.claims.common import (
     build_problem,
     corr_curve,
     evidence,
-    locally_optimal_deviation,
     out_of_scope,
     problem_spec_strategy,
     random_inits,
-    single_deviations,
     svm_direction,
     train_runs,
     unique_opt,
@@ -30,14 +28,18 @@ from properties.stats import wilson
 from properties.strategies import locally_optimal_selections
 from properties.verdicts import Evidence, Expected
 from reference.att_svm import solve_att_svm, solve_att_svm_cvxpy
-from reference.certificates import verify_farkas
+from reference.certificates import certificate_weights, verify_farkas
 from reference.errors import InfeasibleSVM
 from reference.models import ReLUHead, probabilities
 from reference.multitoken_svm import selected_sets, svm_equivalence
 from reference.nuclear_svm import solve_nuclear_svm
 from reference.regularization import regularization_path
 from reference.svm_core import margin_constraints
-from reference.token_optimality import is_locally_optimal
+from reference.token_optimality import (
+    is_locally_optimal,
+    locally_optimal_deviation,
+    single_deviations,
+)
 from reference.training import correlation, train_KQ, train_W, uniform_init
 
 # ----------------------------------------------------------------------------- tolerances (data)
@@ -453,11 +455,7 @@ def check_feasible_underparam(spec: Mapping[str, Any]) -> Evidence:
         except InfeasibleSVM as exc:
             cons = margin_constraints(p, alpha)
             cert = exc.certificate
-            lam = np.zeros(cons.K)
-            index = {(int(i), int(t)): k for k, (i, t) in enumerate(cons.pairs)}
-            for w, (i, t) in zip(cert["lambda"], cert["pairs"], strict=True):
-                lam[index[(int(i), int(t))]] = w
-            check = verify_farkas(cons, lam)
+            check = verify_farkas(cons, certificate_weights(cons, cert))
             verified = bool(getattr(check, "valid", check))
             return evidence(
                 "counterexample" if verified else "inconclusive",
