@@ -26,6 +26,7 @@ from reference.models import (
     LinearHead,
     attend,
     attention_logits,
+    prompt_queries,
     queries,
     row_sums,
     softmax_parts,
@@ -182,13 +183,6 @@ def grad_KQ(
     xp = array_namespace(K, Q)
     g, ev = grad_W(X, Y, xp.matmul(K, xp.matrix_transpose(Q)), Z, head, loss, token_values, scaled)
     return xp.matmul(g, Q), xp.matmul(xp.matrix_transpose(g), K), ev
-
-
-def prompt_queries(p: Array, n: int, key: Array | None = None) -> Array:
-    """The shared query W p of prompt attention, broadcast to every input: (..., n, d)."""
-    xp = array_namespace(p)
-    q = p if key is None else xp.matmul(key, p[..., None])[..., 0]
-    return xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1]))
 
 
 def grad_p(

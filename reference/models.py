@@ -52,22 +52,9 @@ def softmax_parts(logits: Array) -> SoftmaxParts:
     return SoftmaxParts(probs=e / Z, rel=rel, Z=Z, top=top)
 
 
-def softmax_and_argmax(logits: Array) -> tuple[Array, Array]:
-    """Softmax over the last axis and the argmax index (keepdims); see ``softmax_parts``."""
-    parts = softmax_parts(logits)
-    return parts.probs, parts.top
-
-
 def softmax(logits: Array) -> Array:
-    """Softmax over the last axis in max-shifted (log-sum-exp) form (see softmax_and_argmax)."""
-    return softmax_and_argmax(logits)[0]
-
-
-def log_softmax(logits: Array, axis: int = -1) -> Array:
-    """log softmax without forming the probabilities (keeps tiny masses like 1e-300 exact)."""
-    xp = namespace(logits)
-    shifted = logits - xp.max(logits, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    """Softmax over the last axis in max-shifted (log-sum-exp) form (see softmax_parts)."""
+    return softmax_parts(logits).probs
 
 
 def queries(W: Array, Z: Array) -> Array:
@@ -160,21 +147,18 @@ def kq_outputs(X: Array, K: Array, Q: Array, Z: Array, head: Head) -> Array:
     return outputs(X, xp.matmul(K, xp.matrix_transpose(Q)), Z, head)
 
 
+def prompt_queries(p: Array, n: int, key: Array | None = None) -> Array:
+    """The shared query W p of prompt attention, broadcast to every input: (..., n, d)."""
+    xp = namespace(p)
+    q = p if key is None else xp.matmul(key, p[..., None])[..., 0]
+    return xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1]))
+
+
 def prompt_probabilities(X: Array, p: Array, key: Array | None = None) -> Array:
     """MMTS attention softmax(X W p) with a shared prompt p (..., d) and fixed key matrix W."""
-    xp = namespace(X, p)
-    q = p if key is None else xp.matmul(key, p[..., None])[..., 0]
-    n = X.shape[-3]
-    return softmax(
-        attention_logits(X, xp.broadcast_to(q[..., None, :], (*q.shape[:-1], n, q.shape[-1])))
-    )
+    return softmax(attention_logits(X, prompt_queries(p, X.shape[-3], key)))
 
 
 def prompt_outputs(X: Array, p: Array, v: Array, key: Array | None = None) -> Array:
     """MMTS prompt attention f(X) = <X v, softmax(X W p)> (arXiv 2306.13596, Eq. (1))."""
     return LinearHead(v).value(attend(X, prompt_probabilities(X, p, key)))
-
-
-def self_attention_queries(X: Array, index: int = 0) -> Array:
-    """Self-attention queries z_i = x_{i,index}."""
-    return X[..., index, :]

@@ -28,19 +28,17 @@ import numpy as np
 from reference.att_svm import fro_min_norm
 from reference.certificates import INFEASIBLE_RTOL, SUPPORT_RTOL, make_solution
 from reference.errors import ProblemError
+from reference.models import probabilities
 from reference.problem import AttentionProblem
 from reference.svm_core import MarginConstraints, SVMSolution
 
 
 def attention_probs(problem: AttentionProblem, W: np.ndarray) -> np.ndarray:
-    """softmax_t(x_itᵀ W z_i) in log-sum-exp form, shape (n, T)."""
+    """softmax_t(x_itᵀ W z_i) (reference.models.probabilities, after a shape check), (n, T)."""
     Wa = np.asarray(W, dtype=np.float64)
     if Wa.shape != (problem.d, problem.d):
         raise ProblemError("W", f"expected shape ({problem.d}, {problem.d}), got {Wa.shape}")
-    logits = np.einsum("itd,de,ie->it", problem.X, Wa, problem.Z)
-    logits -= logits.max(axis=1, keepdims=True)
-    logp = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
-    return np.exp(logp)
+    return probabilities(problem.X, Wa, problem.Z)
 
 
 def selected_sets(probs: np.ndarray, threshold: float = 1e-3) -> list[np.ndarray]:

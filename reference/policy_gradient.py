@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from reference.errors import ProblemError
+from reference.models import softmax
 
 LogProbFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,10 +55,8 @@ def _ref(ref: int, H: int) -> int:
 
 
 def softmax_probs(s: np.ndarray) -> np.ndarray:
-    """P = softmax(s) in log-sum-exp form."""
-    a = _scores(s)
-    e = np.exp(a - a.max())
-    return e / e.sum()
+    """P = softmax(s) in log-sum-exp form (the attention models' softmax, validated scores)."""
+    return softmax(_scores(s))
 
 
 # --------------------------------------------------------------------------------------------
