@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check reference symbolic properties tests benchmarks
+	$(BIN)/ruff check attnsvm reference symbolic properties tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -2,7 +2,7 @@
 
 Baseline (TF-SVM official ``W_svm_solver`` style): one cvxpy constraint per (i, t),
 ``cp.Minimize(cp.norm(W, 'fro'))``, ``prob.solve()`` with cvxpy's default solver; its wall time
-includes model construction, as a user experiences it. Ours: ``reference.att_svm.solve_att_svm``
+includes model construction, as a user experiences it. Ours: ``svm.frobenius.solve_att_svm``
 (dual NNLS over the n(T−1) multipliers), median of several runs. Both in one process, on the
 same paper-family instance. Agreement: cvxpy's default (Clarabel, default tolerances) is itself
 only accurate to ~1e-5 in W here (its certificate is printed), so "same W to 1e-6 relative" is
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from reference.att_svm import solve_att_svm, solve_constraints_cvxpy
-from reference.certificates import certify
-from reference.families import paper_family
-from reference.problem import AttentionProblem
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.svm.certificates import certify
+from attnsvm.reference.svm.frobenius import solve_att_svm, solve_constraints_cvxpy
 
 CONFIGS = [
     {"n": 20, "T": 16, "d": 32, "target": 100.0},
@@ -41,7 +41,7 @@ def baseline_cvxpy(
     """The per-constraint cvxpy model a user would write; returns (W, λ, wall seconds).
 
     λ are the duals of min ||W||_F rescaled by ||W||_F to the ½||W||_F² convention of
-    ``reference.certificates`` (constraint order = ``margin_constraints`` order)."""
+    ``attnsvm.reference.svm.certificates`` (constraint order = ``margin_constraints`` order)."""
     import cvxpy as cp
 
     t0 = time.perf_counter()

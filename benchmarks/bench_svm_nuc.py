@@ -3,7 +3,7 @@
 Baseline: the model a user would write, one cvxpy constraint per (i, t),
 ``cp.Minimize(cp.normNuc(W))``, ``prob.solve(solver=cp.CLARABEL)`` with Clarabel's default
 settings; its wall time includes model construction (as a user experiences it), and Clarabel's
-own solve time is reported separately. Ours: ``reference.nuclear_svm.solve_nuclear_svm``
+own solve time is reported separately. Ours: ``attnsvm.reference.svm.nuclear.solve_nuclear_svm``
 (row-space reduction + structured interior point + certificate), best of several runs, every run
 certified. Both in this process, on the same paper-family instance (α = opt), BLAS limited to one
 thread for both.
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from reference.families import paper_family
-from reference.nuclear_svm import solve_nuclear_svm
-from reference.problem import AttentionProblem
-from reference.svm_core import margin_constraints
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.nuclear import solve_nuclear_svm
 
 TARGET = {"n": 20, "T": 16, "d": 24}
 SCALING_D = (32, 48, 64)

@@ -1,7 +1,7 @@
 """Batched normalized GD vs the loop a user would write (issue 2's performance target).
 
 Baseline: one run at a time, torch autograd, torch.optim.SGD with the gradient normalized by hand
-(W <- W - eta grad / ||grad||_F), float64. Candidate: ``reference.training.train_W`` on all B runs
+(W <- W - eta grad / ||grad||_F), float64. Candidate: ``attention.training.train_W`` on all B runs
 as one tensor computation. Both run in this process, on the same problems and initialisations;
 the report is the per-run time ratio and the largest difference between their final iterates.
 """
@@ -14,8 +14,8 @@ import time
 import numpy as np
 import torch
 
-from reference.families import paper_family, stack_problems
-from reference.training import train_W, uniform_init
+from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.training import train_W, uniform_init
 
 
 def baseline_run(

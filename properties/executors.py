@@ -7,7 +7,7 @@ import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from reference.errors import ProblemError
+from attnsvm.reference.errors import ProblemError
 
 
 def _init_worker() -> None:

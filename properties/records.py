@@ -13,10 +13,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from properties.registry import get_claim
-from properties.verdicts import Evidence
-from reference.errors import ProblemError
-from reference.problem import AttentionProblem
+from attnsvm.properties.registry import get_claim
+from attnsvm.properties.verdicts import Evidence
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import ProblemError
 
 PACKAGES = ("attnsvm", "numpy", "scipy", "torch", "sympy", "cvxpy", "clarabel", "hypothesis")
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from properties.verdicts import Evidence, Expected, Verdict
+from attnsvm.properties.verdicts import Evidence, Expected, Verdict
 
 CLAIM_MODULES = (
-    "properties.claims.tfsvm",
-    "properties.claims.mmts",
-    "properties.claims.agreement",
-    "properties.claims.related",
+    "attnsvm.properties.claims.tfsvm",
+    "attnsvm.properties.claims.mmts",
+    "attnsvm.properties.claims.agreement",
+    "attnsvm.properties.claims.related",
 )
 
 DEFAULT_BUDGET = {"ci": 10, "dev": 50, "deep": 1000}
@@ -83,7 +83,7 @@ def all_claims() -> dict[str, Claim]:
 
 
 def get_claim(claim_id: str) -> Claim:
-    from reference.errors import ProblemError
+    from attnsvm.reference.errors import ProblemError
 
     claims = all_claims()
     if claim_id not in claims:

@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reference import fast_weights as fw
-from reference import logistic_svm as ls
-from reference import policy_gradient as pg
-from reference import random_features as rf
-from reference.errors import ProblemError
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.related import fast_weights as fw
+from attnsvm.reference.related import logistic as ls
+from attnsvm.reference.related import policy_gradient as pg
+from attnsvm.reference.related import random_features as rf
 
 ALPHA = 4e-6
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings, target
 
-from properties.registry import Claim, get_claim
-from properties.verdicts import Evidence, Verdict, matches, verdict_from
+from attnsvm.properties.registry import Claim, get_claim
+from attnsvm.properties.verdicts import Evidence, Verdict, matches, verdict_from
 
 
 class _Found(Exception):
@@ -69,7 +69,7 @@ def run_claim(
     on_example: Callable[[int, Evidence], None] | None = None,
 ) -> ClaimReport:
     """Check one claim under a hypothesis profile and return its verdict with evidence."""
-    from properties.profiles import load_profile
+    from attnsvm.properties.profiles import load_profile
 
     load_profile(profile)
     c = get_claim(claim) if isinstance(claim, str) else claim

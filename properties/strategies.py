@@ -1,7 +1,7 @@
 """Hypothesis strategies that build in-scope instances by construction.
 
 Instances are drawn as (family, dimensions, seed) and then built by the seeded generators of
-``reference.families``, so every example is replayable from a handful of integers and no
+``attention.families``, so every example is replayable from a handful of integers and no
 ``assume()`` is needed for the premises the families guarantee (unit-norm tokens in general
 position, equal non-optimal scores, a given near-tie gap). ``raw_problems`` draws the arrays
 themselves (bounded floats), for properties of the numerics that must hold on any valid input.
@@ -15,8 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from reference.families import make_problem
-from reference.problem import AttentionProblem
+from attnsvm.reference.attention.families import make_problem
+from attnsvm.reference.attention.problem import AttentionProblem
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def kq_dims(
 def locally_optimal_deviation(spec: ProblemSpec) -> np.ndarray | None:
     """A one-input deviation of opt that is locally optimal (TF-SVM's definition), or None;
     deviations are tried in an order seeded by the spec."""
-    from reference.token_optimality import locally_optimal_deviation as search
-    from reference.token_optimality import optimal_tokens
+    from attnsvm.reference.svm.selection import optimal_tokens
+    from attnsvm.reference.svm.token_optimality import locally_optimal_deviation as search
 
     p = spec.build()
     opt = optimal_tokens(p)

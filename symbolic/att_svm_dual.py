@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.hadamard import hadamard_product
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     FrobNorm,
     Inner,
@@ -50,7 +50,7 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float, column
+from attnsvm.symbolic.numerics import as_float, column
 
 # --------------------------------------------------------------------------- exact solver
 

@@ -41,8 +41,8 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.hadamard import hadamard_product
 
-from symbolic.att_svm_dual import exact_active_set_svm, exact_constraint_vectors
-from symbolic.core import (
+from attnsvm.symbolic.att_svm_dual import exact_active_set_svm, exact_constraint_vectors
+from attnsvm.symbolic.core import (
     Derivation,
     Inner,
     Tex,
@@ -54,8 +54,8 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.gradients import attention_gradient_term, loss_derivative
-from symbolic.numerics import as_float, column, softmax
+from attnsvm.symbolic.gradients import attention_gradient_term, loss_derivative
+from attnsvm.symbolic.numerics import as_float, column, softmax
 
 
 def covariance_template(s: Any, gamma: Any, h: Any) -> Any:

@@ -36,13 +36,13 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.att_svm_dual import (
+from attnsvm.symbolic.att_svm_dual import (
     constraint_gram,
     constraint_vectors,
     exact_constraint_vectors,
     primal_from_dual,
 )
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     Inner,
     Tex,
@@ -54,7 +54,7 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float
+from attnsvm.symbolic.numerics import as_float
 
 
 def check_independence_feasible(K: int = 3, d: int = 2) -> tuple[bool, str]:

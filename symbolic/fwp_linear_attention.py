@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     Norm,
     Tex,
@@ -46,7 +46,7 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float, column
+from attnsvm.symbolic.numerics import as_float, column
 
 
 def fwp_write(W: Any, z: Any, v: Any, f: Any) -> tuple[Any, Any]:

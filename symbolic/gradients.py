@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 from sympy.matrices.expressions.hadamard import hadamard_product
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     NatExp,
     Softmax,
@@ -48,7 +48,7 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float, column, softmax
+from attnsvm.symbolic.numerics import as_float, column, softmax
 
 # --------------------------------------------------------------------------- losses
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     FrobNorm,
     Tex,
@@ -39,7 +39,7 @@ from symbolic.core import (
     symbol_matrix,
     zero_check,
 )
-from symbolic.numerics import as_float
+from attnsvm.symbolic.numerics import as_float
 
 _k, _eta, _eps, _gn, _w0 = sp.symbols("k eta epsilon g W0", nonnegative=True)
 STEP_NORM: sp.Expr = _eta * _gn / (_gn + _eps)

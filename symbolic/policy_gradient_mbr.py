@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     Tex,
     all_checks,
@@ -38,8 +38,8 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.gradients import explicit_softmax, softmax_jacobian_apply
-from symbolic.numerics import as_float, column, softmax
+from attnsvm.symbolic.gradients import explicit_softmax, softmax_jacobian_apply
+from attnsvm.symbolic.numerics import as_float, column, softmax
 
 
 def _setup(H: int = 4):

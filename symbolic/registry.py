@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import importlib
 
-from symbolic.core import Derivation
+from attnsvm.symbolic.core import Derivation
 
 _MODULES = (
-    "symbolic.att_svm_dual",
-    "symbolic.representer",
-    "symbolic.gradients",
-    "symbolic.softmax_saturation",
-    "symbolic.descent_condition",
-    "symbolic.variational_nuclear_norm",
-    "symbolic.feasibility",
-    "symbolic.normalized_gd",
-    "symbolic.fwp_linear_attention",
-    "symbolic.policy_gradient_mbr",
+    "attnsvm.symbolic.att_svm_dual",
+    "attnsvm.symbolic.representer",
+    "attnsvm.symbolic.gradients",
+    "attnsvm.symbolic.softmax_saturation",
+    "attnsvm.symbolic.descent_condition",
+    "attnsvm.symbolic.variational_nuclear_norm",
+    "attnsvm.symbolic.feasibility",
+    "attnsvm.symbolic.normalized_gd",
+    "attnsvm.symbolic.fwp_linear_attention",
+    "attnsvm.symbolic.policy_gradient_mbr",
 )
 
 

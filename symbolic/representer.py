@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.att_svm_dual import exact_active_set_svm, exact_constraint_vectors
-from symbolic.core import (
+from attnsvm.symbolic.att_svm_dual import exact_active_set_svm, exact_constraint_vectors
+from attnsvm.symbolic.core import (
     Derivation,
     FrobNorm,
     Rank,
@@ -40,7 +40,7 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float
+from attnsvm.symbolic.numerics import as_float
 
 
 def _representer(n: int, T: int, d: int):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     FrobNorm,
     Softmax,
@@ -43,8 +43,8 @@ from symbolic.core import (
     symbol_vector,
     zero_check,
 )
-from symbolic.numerics import as_float
-from symbolic.numerics import nonselected_mass as _nonselected_mass
+from attnsvm.symbolic.numerics import as_float
+from attnsvm.symbolic.numerics import nonselected_mass as _nonselected_mass
 
 _gap, _T, _c = sp.symbols("Delta T c", nonnegative=True)
 _q = sp.exp(-_c * _gap)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     FrobNorm,
     NucNorm,
@@ -47,7 +47,7 @@ from symbolic.core import (
     symbol_matrix,
     zero_check,
 )
-from symbolic.numerics import as_float
+from attnsvm.symbolic.numerics import as_float
 
 #: The concrete rational instance: W^T W = [[25, 20], [20, 25]], eigenvalues 45 and 5.
 RATIONAL_W = [[3, 0], [4, 5]]

@@ -20,6 +20,6 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from properties.profiles import load_profile  # noqa: E402
+from attnsvm.properties.profiles import load_profile  # noqa: E402
 
 load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.att_svm import fro_min_norm, solve_att_svm, solve_att_svm_cvxpy
-from reference.certificates import certify, farkas_search, verify_farkas
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.families import make_problem, paper_family
-from reference.problem import AttentionProblem
-from reference.svm_core import margin_constraints
+from attnsvm.reference.attention.families import make_problem, paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.certificates import certify, farkas_search, verify_farkas
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.frobenius import fro_min_norm, solve_att_svm, solve_att_svm_cvxpy
 
 # ----------------------------------------------------------------------------- strategies
 
@@ -260,7 +260,7 @@ def test_engine_with_equality_rows_matches_clarabel() -> None:
     """Equality rows (free multipliers) and zero right-hand sides, as used by W^dir."""
     from dataclasses import replace
 
-    from reference.att_svm import solve_constraints_cvxpy
+    from attnsvm.reference.svm.frobenius import solve_constraints_cvxpy
 
     problem = paper_family(3, 5, 6, 11)
     cons = margin_constraints(problem, [0, 1, 2])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from properties.cli import main
-from properties.records import replay, save_counterexample
-from properties.registry import all_claims, get_claim
-from properties.runner import run_claim
-from properties.verdicts import Evidence, Expected, Verdict, matches, verdict_from
+from attnsvm.properties.cli import main
+from attnsvm.properties.records import replay, save_counterexample
+from attnsvm.properties.registry import all_claims, get_claim
+from attnsvm.properties.runner import run_claim
+from attnsvm.properties.verdicts import Evidence, Expected, Verdict, matches, verdict_from
 
 CLAIM_IDS = list(all_claims())
 SAVED = sorted((Path(__file__).parent / "counterexamples").glob("*.json"))

@@ -7,9 +7,9 @@ import json
 import pytest
 import sympy as sp
 
-from properties.cli import main
-from symbolic import registry
-from symbolic.core import Derivation
+from attnsvm.properties.cli import main
+from attnsvm.symbolic import registry
+from attnsvm.symbolic.core import Derivation
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""Tests of reference.fast_weights (linear attention = fast weight programmers, 2102.11174)."""
+"""Tests of related.fast_weights (linear attention = fast weight programmers, 2102.11174)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from properties import related_checks as rc
-from reference import fast_weights as fw
-from reference.errors import ProblemError
+from attnsvm.properties import related_checks as rc
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.related import fast_weights as fw
 
 # ----------------------------------------------------------------------------------------------
 # strategies

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from properties.strategies import dims, problem_specs
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.families import paper_family
-from reference.kq_svm import KQSearchFailed, balanced_factors, solve_kq_svm
-from reference.nuclear_svm import solve_nuclear_svm
-from reference.problem import AttentionProblem
+from attnsvm.properties.strategies import dims, problem_specs
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.kq import KQSearchFailed, balanced_factors, solve_kq_svm
+from attnsvm.reference.svm.nuclear import solve_nuclear_svm
 
 
 def margins_of(problem: AttentionProblem, alpha: np.ndarray, W: np.ndarray) -> np.ndarray:

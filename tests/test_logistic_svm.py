@@ -1,4 +1,4 @@
-"""Tests of reference.logistic_svm (Soudry et al., arXiv 1710.10345: GD -> hard-margin SVM)."""
+"""Tests of related.logistic (Soudry et al., arXiv 1710.10345: GD -> hard-margin SVM)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties import related_checks as rc
-from reference import logistic_svm as ls
-from reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.properties import related_checks as rc
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.related import logistic as ls
 
 
 @st.composite

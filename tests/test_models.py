@@ -9,10 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties.strategies import dims, problem_specs
-from reference.gradients import grad_KQ, grad_p, grad_W, risk_W
-from reference.losses import LOSSES
-from reference.models import (
+from attnsvm.properties.strategies import dims, problem_specs
+from attnsvm.reference.attention.gradients import grad_KQ, grad_p, grad_W, risk_W
+from attnsvm.reference.attention.losses import LOSSES
+from attnsvm.reference.attention.models import (
     LinearHead,
     QuadraticHead,
     ReLUHead,
@@ -182,7 +182,7 @@ def _mp_grad_input(x, z, v, y, W, n) -> np.ndarray:
 def test_gradient_keeps_relative_accuracy_when_softmax_saturates(norm: float) -> None:
     """Past saturation (1 - s_max < eps) every input's contribution is still accurate to 1e-12
     relative, which the naive s o (h - s^T h) form cannot deliver (it cancels to zero)."""
-    from reference.families import paper_family
+    from attnsvm.reference.attention.families import paper_family
 
     p = paper_family(3, 5, 4, 11)
     W = np.random.default_rng(5).standard_normal((4, 4))

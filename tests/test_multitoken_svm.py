@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.families import paper_family
-from reference.multitoken_svm import (
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.multitoken import (
     attention_probs,
     fit_scale,
     selected_sets,
@@ -20,7 +21,6 @@ from reference.multitoken_svm import (
     solve_finite_component,
     svm_equivalence,
 )
-from reference.problem import AttentionProblem
 
 
 def official_programs(problem, sets, probs):

@@ -9,18 +9,18 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from properties.strategies import dims, problem_specs, raw_problems
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.families import paper_family
-from reference.nuclear_svm import (
+from attnsvm.properties.strategies import dims, problem_specs, raw_problems
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.nuclear import (
     NuclearSolverError,
     rank_default_cvxpy,
     solve_nuclear_constraints,
     solve_nuclear_svm,
     solve_nuclear_svm_cvxpy,
 )
-from reference.problem import AttentionProblem
-from reference.svm_core import margin_constraints
 
 OBJ_RTOL = 1e-6  # issue 3: objective within 1e-6 relative of Clarabel's
 MARGIN_TOL = 1e-7  # issue 3: margins >= 1 - 1e-7
@@ -309,7 +309,7 @@ def test_clarabel_fallback_agrees_with_interior_point():
 def test_nuclear_rank_not_above_frobenius_rank():
     """TF-SVM rank figure (catalog TFSVM-L1, related empirical claim): rank W^mm_⋆ <= rank W^mm,
     both with the relative threshold, on paper-family instances with d > n."""
-    att_svm = pytest.importorskip("reference.att_svm")
+    att_svm = pytest.importorskip("attnsvm.reference.svm.frobenius")
     strict = 0
     for seed in range(6):
         problem = paper_family(5, 5, 10, seed=seed)

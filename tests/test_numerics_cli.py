@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from properties.cli import main
-from reference.families import paper_family
+from attnsvm.properties.cli import main
+from attnsvm.reference.attention.families import paper_family
 
 
 def _run(capsys, *args: str) -> tuple[int, str, str]:

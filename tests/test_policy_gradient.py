@@ -1,4 +1,4 @@
-"""Tests of reference.policy_gradient (MBR / MWER / MMI = policy gradient, arXiv 1706.02776)."""
+"""Tests of related.policy_gradient (MBR / MWER / MMI = policy gradient, arXiv 1706.02776)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from properties import related_checks as rc
-from reference import policy_gradient as pg
-from reference.errors import ProblemError
+from attnsvm.properties import related_checks as rc
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.related import policy_gradient as pg
 
 Z_CRIT = rc.z_threshold(1)  # false alarm 4e-6 per statistic (see test_random_features.py)
 finite = st.floats(-5, 5, allow_nan=False, width=64)

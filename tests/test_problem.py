@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from properties.strategies import dims, problem_specs, raw_problems
-from reference.errors import ProblemError
-from reference.families import equal_scores_family, make_problem, near_tie_family, paper_family
-from reference.problem import AttentionProblem
+from attnsvm.properties.strategies import dims, problem_specs, raw_problems
+from attnsvm.reference.attention.families import (
+    equal_scores_family,
+    make_problem,
+    near_tie_family,
+    paper_family,
+)
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import ProblemError
 
 
 def _valid(n: int = 2, T: int = 3, d: int = 4) -> dict[str, np.ndarray]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.errors import InfeasibleSVM
-from reference.problem import AttentionProblem
-from reference.prompt_svm import (
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.prompt import (
     head_constraints,
     prompt_constraints,
     prompt_keys,

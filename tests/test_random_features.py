@@ -1,4 +1,4 @@
-"""Tests of reference.random_features (Performer / FAVOR+, arXiv 2009.14794).
+"""Tests of attnsvm.reference.related.random_features (Performer / FAVOR+, arXiv 2009.14794).
 
 Statistical tests are z-tests on fixed seeds (reproducible) with false-alarm probability at most
 4e-6 each (rc.z_threshold: 4.61 for one statistic, Bonferroni for the max of k), so the ~20
@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import related_checks as rc
-from reference import fast_weights as fw
-from reference import random_features as rf
-from reference.errors import ProblemError
+from attnsvm.properties import related_checks as rc
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.related import fast_weights as fw
+from attnsvm.reference.related import random_features as rf
 
 Z_CRIT = rc.z_threshold(1)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from properties.cli import main
-from properties.reproduce import EXPERIMENTS
-from properties.reproduce.report import dumps, run_experiment
+from attnsvm.properties.cli import main
+from attnsvm.properties.reproduce import EXPERIMENTS
+from attnsvm.properties.reproduce.report import dumps, run_experiment
 
 SEED = 0
 

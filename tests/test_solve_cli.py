@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from properties.cli import main
-from reference.families import near_tie_family, paper_family
-from reference.problem import AttentionProblem
+from attnsvm.properties.cli import main
+from attnsvm.reference.attention.families import near_tie_family, paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
 
 FIELDS = {"status", "norm", "select", "W", "objective", "singular_values", "rank", "min_margin",
           "kkt_residual", "duality_gap", "support", "locally_optimal", "seconds"}
@@ -119,8 +119,8 @@ def test_bad_files_exit_2(tmp_path, capsys) -> None:
 
 
 def test_solve_nuclear_json(tmp_path, capsys) -> None:
-    if importlib.util.find_spec("reference.nuclear_svm") is None:
-        pytest.skip("reference.nuclear_svm not available yet")
+    if importlib.util.find_spec("attnsvm.reference.svm.nuclear") is None:
+        pytest.skip("attnsvm.reference.svm.nuclear not available yet")
     problem = paper_family(3, 4, 5, 0)
     f = problem.save(tmp_path / "p.npz")
     code, out, _ = _run(capsys, "solve", str(f), "--norm", "nuc", "--json")

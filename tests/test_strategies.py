@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from properties.strategies import (
+from attnsvm.properties.strategies import (
     ProblemSpec,
     degenerate_problems,
     kq_dims,
@@ -15,11 +15,12 @@ from properties.strategies import (
     overparameterized_dims,
     problem_specs,
 )
-from reference.att_svm import solve_att_svm
-from reference.certificates import certificate_weights, verify_farkas
-from reference.errors import InfeasibleSVM
-from reference.svm_core import margin_constraints
-from reference.token_optimality import is_locally_optimal, optimal_tokens
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.certificates import certificate_weights, verify_farkas
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens
+from attnsvm.reference.svm.token_optimality import is_locally_optimal
 
 
 @given(overparameterized_dims())

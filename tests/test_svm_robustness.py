@@ -20,26 +20,26 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import reference.att_svm as att_svm
-from reference.att_svm import fro_min_norm, solve_att_svm, solve_att_svm_cvxpy
-from reference.certificates import (
+import attnsvm.reference.svm.frobenius as att_svm
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM
+from attnsvm.reference.svm.certificates import (
     SolverError,
     certificate_failures,
     certify,
     farkas_search,
     verify_farkas,
 )
-from reference.errors import AttnsvmError, InfeasibleSVM
-from reference.families import paper_family
-from reference.problem import AttentionProblem
-from reference.prompt_svm import (
+from attnsvm.reference.svm.constraints import MarginConstraints, margin_constraints
+from attnsvm.reference.svm.frobenius import fro_min_norm, solve_att_svm, solve_att_svm_cvxpy
+from attnsvm.reference.svm.prompt import (
     head_support_inputs,
     prompt_constraints,
     solve_head_svm,
     solve_relaxed_prompt_svm,
     solve_vector_svm_cvxpy,
 )
-from reference.svm_core import MarginConstraints, margin_constraints
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -168,7 +168,7 @@ def test_bug1_recovers_when_the_fast_path_is_wrong(monkeypatch) -> None:
     reported W, min margin -1/3); the unit-row fallback must recover the same optimum."""
     problem, alpha = bug1_problem()
     good = solve_att_svm(problem, alpha)
-    monkeypatch.setattr(att_svm, "_row_factor", gram_eigh_factor)
+    monkeypatch.setattr(att_svm, "row_factor", gram_eigh_factor)
     sol = solve_att_svm(problem, alpha)
     assert sol.extra["fallbacks"]  # the fast path's certificate failed
     check_solution(problem, alpha, sol, kkt=1e-9)

@@ -17,7 +17,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symbolic import (
+from attnsvm.symbolic import (
     att_svm_dual,
     descent_condition,
     feasibility,
@@ -29,13 +29,13 @@ from symbolic import (
     softmax_saturation,
     variational_nuclear_norm,
 )
-from symbolic.core import (
+from attnsvm.symbolic.core import (
     Derivation,
     is_identically_zero,
     nonnegative_check,
     plain,
 )
-from symbolic.registry import DERIVATIONS, get, names
+from attnsvm.symbolic.registry import DERIVATIONS, get, names
 
 EXPECTED = {
     "att-svm-dual", "representer", "gradient", "softmax-saturation", "descent-condition",
@@ -86,7 +86,7 @@ def test_statement_and_latex_render(name: str) -> None:
 
 
 def test_symbolic_does_not_import_reference() -> None:
-    code = ("import sys; import symbolic.registry; "
+    code = ("import sys; import attnsvm.symbolic.registry; "
             "bad = [m for m in sys.modules if m == 'reference' or m.startswith('reference.')]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

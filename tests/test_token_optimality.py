@@ -10,18 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.families import make_problem, near_tie_family, paper_family
-from reference.problem import AttentionProblem
-from reference.token_optimality import (
+from attnsvm.reference.attention.families import make_problem, near_tie_family, paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens, resolve_selection, token_scores
+from attnsvm.reference.svm.token_optimality import (
     enumerate_locally_optimal,
     is_locally_optimal,
     local_optimality,
-    optimal_tokens,
-    resolve_selection,
     support_tokens,
-    token_scores,
 )
 
 

@@ -7,13 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties.strategies import dims, problem_specs
-from reference.errors import ProblemError
-from reference.families import paper_family, stack_problems
-from reference.gradients import grad_W, risk_W
-from reference.models import LinearHead, ReLUHead
-from reference.regularization import regularization_path, regularization_path_KQ
-from reference.training import (
+from attnsvm.properties.strategies import dims, problem_specs
+from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.gradients import grad_W, risk_W
+from attnsvm.reference.attention.models import LinearHead, ReLUHead
+from attnsvm.reference.attention.regularization import regularization_path, regularization_path_KQ
+from attnsvm.reference.attention.training import (
     correlation,
     log_checkpoints,
     train_KQ,
@@ -21,6 +20,7 @@ from reference.training import (
     train_W,
     uniform_init,
 )
+from attnsvm.reference.errors import ProblemError
 
 
 @settings(max_examples=10)

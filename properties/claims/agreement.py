@@ -12,17 +12,22 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from properties.claims.common import build_problem, evidence, out_of_scope, problem_spec_strategy
-from properties.registry import Claim
-from properties.verdicts import Evidence, Expected
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.gradients import grad_KQ, grad_p, grad_W
-from reference.models import LinearHead, probabilities
-from reference.nuclear_svm import solve_nuclear_svm
-from reference.token_optimality import optimal_tokens
-from reference.training import train_W, uniform_init
-from symbolic.registry import get as derivation
+from attnsvm.properties.claims.common import (
+    build_problem,
+    evidence,
+    out_of_scope,
+    problem_spec_strategy,
+)
+from attnsvm.properties.registry import Claim
+from attnsvm.properties.verdicts import Evidence, Expected
+from attnsvm.reference.attention.gradients import grad_KQ, grad_p, grad_W
+from attnsvm.reference.attention.models import LinearHead, probabilities
+from attnsvm.reference.attention.training import train_W, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.nuclear import solve_nuclear_svm
+from attnsvm.reference.svm.selection import optimal_tokens
+from attnsvm.symbolic.registry import get as derivation
 
 TOL: dict[str, float] = {"gradient": 1e-10, "svm": 1e-7, "bound": 1e-12, "nuclear": 1e-7}
 SRC = "attnsvm symbolic derivation vs reference numerics"
@@ -51,8 +56,8 @@ def _gradient_scale(p, q: np.ndarray, loss: str) -> float:
     """Size of the computation behind a gradient: sum_i |l'_i|/n sum_t s_it (|h_it| + |f_i|)
     ||x_it||, for effective queries q (n, d). Summation error is bounded by eps times this, so it
     is the honest denominator of a relative error when contributions cancel (>= the result)."""
-    from reference.gradients import evaluate_queries
-    from reference.losses import get_loss
+    from attnsvm.reference.attention.gradients import evaluate_queries
+    from attnsvm.reference.attention.losses import get_loss
 
     ev = evaluate_queries(p.X, p.Y, q, LinearHead(p.v), loss)
     h = p.X @ p.v

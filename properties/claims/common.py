@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from properties.verdicts import Evidence, Status
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import make_problem
-from reference.problem import AttentionProblem
-from reference.token_optimality import optimal_tokens
-from reference.training import correlation, log_checkpoints, train_W, uniform_init
+from attnsvm.properties.verdicts import Evidence, Status
+from attnsvm.reference.attention.families import make_problem
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.training import correlation, log_checkpoints, train_W, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens
 
 SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax prob exceeds this
 

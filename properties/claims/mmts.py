@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from properties.claims.common import SATURATED, evidence, out_of_scope
-from properties.registry import Claim
-from properties.verdicts import Evidence, Expected
-from reference.errors import InfeasibleSVM
-from reference.families import make_problem
-from reference.problem import AttentionProblem
-from reference.prompt_svm import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
-from reference.token_optimality import token_scores
-from reference.training import correlation, train_prompt, uniform_init
+from attnsvm.properties.claims.common import SATURATED, evidence, out_of_scope
+from attnsvm.properties.registry import Claim
+from attnsvm.properties.verdicts import Evidence, Expected
+from attnsvm.reference.attention.families import make_problem
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.training import correlation, train_prompt, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.prompt import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
+from attnsvm.reference.svm.selection import token_scores
 
 SRC = (
     "Tarzanagh, Li, Zhang, Oymak, Max-Margin Token Selection in Attention Mechanism, "

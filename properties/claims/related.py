@@ -13,9 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from properties.registry import Claim
-from properties.related_checks import ALL_CHECKS
-from properties.verdicts import Evidence, Expected
+from attnsvm.properties.registry import Claim
+from attnsvm.properties.related_checks import ALL_CHECKS
+from attnsvm.properties.verdicts import Evidence, Expected
 
 _seeds = st.integers(0, 2**31 - 1)
 FWP = "Schlag, Irie, Schmidhuber, Linear Transformers Are Secretly Fast Weight Programmers, " \

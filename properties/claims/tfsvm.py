@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from properties.claims.common import (
+from attnsvm.properties.claims.common import (
     SATURATED,
     build_problem,
     corr_curve,
@@ -23,24 +23,24 @@ from properties.claims.common import (
     train_runs,
     unique_opt,
 )
-from properties.registry import Claim
-from properties.stats import wilson
-from properties.strategies import locally_optimal_selections
-from properties.verdicts import Evidence, Expected
-from reference.att_svm import solve_att_svm, solve_att_svm_cvxpy
-from reference.certificates import certificate_weights, verify_farkas
-from reference.errors import InfeasibleSVM
-from reference.models import ReLUHead, probabilities
-from reference.multitoken_svm import selected_sets, svm_equivalence
-from reference.nuclear_svm import solve_nuclear_svm
-from reference.regularization import regularization_path
-from reference.svm_core import margin_constraints
-from reference.token_optimality import (
+from attnsvm.properties.registry import Claim
+from attnsvm.properties.stats import wilson
+from attnsvm.properties.strategies import locally_optimal_selections
+from attnsvm.properties.verdicts import Evidence, Expected
+from attnsvm.reference.attention.models import ReLUHead, probabilities
+from attnsvm.reference.attention.regularization import regularization_path
+from attnsvm.reference.attention.training import correlation, train_KQ, train_W, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.certificates import certificate_weights, verify_farkas
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.frobenius import solve_att_svm, solve_att_svm_cvxpy
+from attnsvm.reference.svm.multitoken import selected_sets, svm_equivalence
+from attnsvm.reference.svm.nuclear import solve_nuclear_svm
+from attnsvm.reference.svm.token_optimality import (
     is_locally_optimal,
     locally_optimal_deviation,
     single_deviations,
 )
-from reference.training import correlation, train_KQ, train_W, uniform_init
 
 # ----------------------------------------------------------------------------- tolerances (data)
 TOL: dict[str, dict[str, float]] = {

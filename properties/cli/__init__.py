@@ -11,14 +11,14 @@ import importlib
 
 import click
 
-from properties.cli.common import run_group
+from attnsvm.properties.cli.common import run_group
 
 COMMAND_MODULES = (
-    "properties.cli.derive_cmd",
-    "properties.cli.numerics_cmds",
-    "properties.cli.solve_cmd",
-    "properties.cli.claims_cmds",
-    "properties.cli.reproduce_cmd",
+    "attnsvm.properties.cli.derive_cmd",
+    "attnsvm.properties.cli.numerics_cmds",
+    "attnsvm.properties.cli.solve_cmd",
+    "attnsvm.properties.cli.claims_cmds",
+    "attnsvm.properties.cli.reproduce_cmd",
 )
 
 

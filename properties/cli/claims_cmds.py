@@ -11,10 +11,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from properties.cli.common import BadInput, emit_json, emit_table, to_jsonable
-from properties.profiles import PROFILES
-from properties.registry import all_claims, get_claim
-from properties.runner import ClaimReport, run_claim, run_claim_by_id
+from attnsvm.properties.cli.common import BadInput, emit_json, emit_table, to_jsonable
+from attnsvm.properties.profiles import PROFILES
+from attnsvm.properties.registry import all_claims, get_claim
+from attnsvm.properties.runner import ClaimReport, run_claim, run_claim_by_id
 
 EXIT_MISMATCH = 1
 
@@ -96,7 +96,7 @@ def check_cmd(
                 reports[c.id] = run_claim(c, profile, max_examples=max_examples)
                 prog.advance(task)
     else:
-        from properties.executors import make_executor
+        from attnsvm.properties.executors import make_executor
 
         with make_executor(workers, scheduler) as pool, _progress() as prog:
             task = prog.add_task(f"checking ({profile})", total=len(claims))
@@ -197,8 +197,8 @@ def hunt_cmd(
     as_json: bool,
 ) -> int:
     """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them."""
-    from properties.records import save_counterexample
-    from properties.verdicts import Evidence
+    from attnsvm.properties.records import save_counterexample
+    from attnsvm.properties.verdicts import Evidence
 
     claim = get_claim(claim_id)
     if max_examples < 1:
@@ -221,7 +221,7 @@ def hunt_cmd(
             )
             results.append({"seed": seed, "report": rep.as_dict()})
     else:
-        from properties.executors import make_executor
+        from attnsvm.properties.executors import make_executor
 
         per = max(1, max_examples // workers)
         with make_executor(workers, scheduler) as pool, _progress() as prog:
@@ -267,7 +267,7 @@ def hunt_cmd(
 @click.option("--json", "as_json", is_flag=True)
 def replay_cmd(file: str, as_json: bool) -> int:
     """Re-run a saved counterexample (.json or .npz) and check it reproduces exactly."""
-    from properties.records import replay
+    from attnsvm.properties.records import replay
 
     out = replay(file)
     if as_json:
@@ -327,7 +327,7 @@ def sweep_cmd(claim_id: str, axes: tuple[str, ...], workers: int | None, schedul
     e.g. `attnsvm sweep tfsvm.global-convergence --set d=8,16,32 --set seed=0,1,2`."""
     import itertools
 
-    from properties.executors import make_executor
+    from attnsvm.properties.executors import make_executor
 
     claim = get_claim(claim_id)
     if not claim.samples:

@@ -12,8 +12,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
-from reference.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from properties.cli.common import EXIT_MISMATCH, BadInput, emit_json, emit_table
+from attnsvm.properties.cli.common import EXIT_MISMATCH, BadInput, emit_json, emit_table
 
 
 def _registry() -> Any:
-    from symbolic import registry
+    from attnsvm.symbolic import registry
 
     return registry
 
@@ -28,7 +28,7 @@ def _registry() -> Any:
 def _statement_payload(derivation: Any, latex: bool) -> dict[str, Any]:
     import sympy as sp
 
-    from symbolic.core import plain
+    from attnsvm.symbolic.core import plain
 
     items = derivation.labelled_statement()
     return {

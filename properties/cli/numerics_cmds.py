@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from properties.cli.common import BadInput, emit_json, emit_table, load_problem
-from reference.families import FAMILIES, make_problem
-from reference.training import train_KQ, train_W, uniform_init
+from attnsvm.properties.cli.common import BadInput, emit_json, emit_table, load_problem
+from attnsvm.reference.attention.families import FAMILIES, make_problem
+from attnsvm.reference.attention.training import train_KQ, train_W, uniform_init
 
 
 @click.command("make-problem")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from threadpoolctl import threadpool_limits
 
-from properties.cli.common import BadInput, emit_json, emit_table
+from attnsvm.properties.cli.common import BadInput, emit_json, emit_table
 
 
 @click.command("reproduce")
@@ -30,8 +30,8 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
     Experiments: local_convergence, svm_rank, global_fraction, nonlinear_head,
     regularization_path, mmts.
     """
-    from properties.reproduce import EXPERIMENTS
-    from properties.reproduce.report import reproduce, unknown_names
+    from attnsvm.properties.reproduce import EXPERIMENTS
+    from attnsvm.properties.reproduce.report import reproduce, unknown_names
 
     bad = unknown_names(names)
     if bad:

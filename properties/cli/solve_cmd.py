@@ -13,19 +13,20 @@ from typing import Any
 
 import click
 
-from properties.cli.common import emit_json, emit_table, load_problem
-from reference.svm_core import SVMSolution
-from reference.token_optimality import is_locally_optimal, resolve_selection
+from attnsvm.properties.cli.common import emit_json, emit_table, load_problem
+from attnsvm.reference.svm.constraints import SVMSolution
+from attnsvm.reference.svm.selection import resolve_selection
+from attnsvm.reference.svm.token_optimality import is_locally_optimal
 
 
 def solve_solution(problem: Any, select: str, norm: str) -> SVMSolution:
     """Dispatch to the structured Frobenius solver or the nuclear-norm solver."""
     alpha = resolve_selection(problem, select)
     if norm == "fro":
-        from reference.att_svm import solve_att_svm
+        from attnsvm.reference.svm.frobenius import solve_att_svm
 
         return solve_att_svm(problem, alpha)
-    from reference.nuclear_svm import solve_nuclear_svm
+    from attnsvm.reference.svm.nuclear import solve_nuclear_svm
 
     return solve_nuclear_svm(problem, alpha)
 

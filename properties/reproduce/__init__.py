@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from properties.reproduce import (
+from attnsvm.properties.reproduce import (
     global_fraction,
     local_convergence,
     mmts,

@@ -249,14 +249,14 @@ def extend_runs(problems: Sequence[Any], W: np.ndarray, idx: Sequence[int], step
                 lr: float = 0.1) -> Any:
     """Continue normalized GD (W-parameterization, linear head) for the runs ``idx`` from their
     final iterates W[idx], as one batch; returns the TrainResult of the continuation."""
-    from reference.families import stack_problems
-    from reference.training import train_W
+    from attnsvm.reference.attention.families import stack_problems
+    from attnsvm.reference.attention.training import train_W
 
     D = stack_problems([problems[i] for i in idx])
     return train_W(D["X"], D["Y"], D["Z"], D["v"], W[list(idx)], steps=steps, lr=lr)
 
 
-#: instances where reference.nuclear_svm.solve_nuclear_svm refused (NuclearSolverError) and the
+#: instances where svm.nuclear.solve_nuclear_svm refused (NuclearSolverError) and the
 #: cvxpy + Clarabel reference solver (also certified) was used instead; reset per experiment run
 NUCLEAR_FALLBACKS: list[dict[str, Any]] = []
 
@@ -265,8 +265,8 @@ def certified_nuclear(problem: Any, alpha: Any) -> Any:
     """Att-SVM* (nuclear) by the structured solver, falling back to the tight cvxpy + Clarabel
     solver when the former cannot certify its duality gap (NuclearSolverError; seen on 1 of
     ~3000 svm_rank instances: gap 1.9e-7 > 1e-7). Both results are certified by
-    reference.certificates; InfeasibleSVM propagates."""
-    from reference.nuclear_svm import (
+    attnsvm.reference.svm.certificates; InfeasibleSVM propagates."""
+    from attnsvm.reference.svm.nuclear import (
         NuclearSolverError,
         solve_nuclear_svm,
         solve_nuclear_svm_cvxpy,

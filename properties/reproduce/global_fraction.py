@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from properties.reproduce.common import (
+from attnsvm.properties.reproduce.common import (
     CATALOG,
     TFSVM,
     Comparison,
@@ -35,12 +35,13 @@ from properties.reproduce.common import (
     trend_p,
     verdict,
 )
-from properties.stats import wilson
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import paper_family, stack_problems
-from reference.token_optimality import is_locally_optimal, optimal_tokens
-from reference.training import train_W, uniform_init
+from attnsvm.properties.stats import wilson
+from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.training import train_W, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens
+from attnsvm.reference.svm.token_optimality import is_locally_optimal
 
 NAME = "global_fraction"
 TITLE = "Share of global convergence against d (n = 6, T = 8)"
@@ -68,7 +69,7 @@ def settings(quick: bool) -> dict[str, Any]:
         "runs_per_d": 40 if quick else 200,
         "steps": 2000,
         "lr": 0.1,
-        "optimizer": "normalized GD (reference.training; direction in log space, never freezes)",
+        "optimizer": "normalized GD (attention.training; direction in log space, never freezes)",
         "attention": "cross (random unit z_i)",
         "init": "U(+-1/sqrt(d))",
         "global": "final argmax softmax = opt in every input and min max-prob > 1 - 1e-6",

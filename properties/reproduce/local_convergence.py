@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from properties.reproduce.common import (
+from attnsvm.properties.reproduce.common import (
     TFSVM,
     Comparison,
     ExperimentResult,
@@ -37,13 +37,20 @@ from properties.reproduce.common import (
     take_fallbacks,
     verdict,
 )
-from properties.stats import wilson
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import paper_family, stack_problems
-from reference.models import probabilities
-from reference.token_optimality import is_locally_optimal, optimal_tokens
-from reference.training import correlation, log_checkpoints, train_KQ, train_W, uniform_init
+from attnsvm.properties.stats import wilson
+from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.models import probabilities
+from attnsvm.reference.attention.training import (
+    correlation,
+    log_checkpoints,
+    train_KQ,
+    train_W,
+    uniform_init,
+)
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens
+from attnsvm.reference.svm.token_optimality import is_locally_optimal
 
 NAME = "local_convergence"
 TITLE = "Local convergence of normalized GD to W^mm_alpha (W) and W*^mm_alpha ((K, Q))"
@@ -81,7 +88,7 @@ def settings(quick: bool) -> dict[str, Any]:
         "runs": 24 if quick else 100,
         "steps": 2000,
         "lr": 0.1,
-        "optimizer": "normalized GD, each of W, K, Q normalized separately (reference.training: "
+        "optimizer": "normalized GD, each of W, K, Q normalized separately (attention.training: "
         "W's direction taken in log space, so it never freezes; (K, Q) with the eps ridge use the "
         "plain gradient as the official code does)",
         "loss": "logistic",

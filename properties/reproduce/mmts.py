@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from properties.claims.mmts import KEY_2D, build_instance, rate_weighted_direction
-from properties.reproduce.common import (
+from attnsvm.properties.claims.mmts import KEY_2D, build_instance, rate_weighted_direction
+from attnsvm.properties.reproduce.common import (
     CATALOG,
     MMTS,
     Comparison,
@@ -31,13 +31,13 @@ from properties.reproduce.common import (
     sub_seed,
     verdict,
 )
-from reference.errors import InfeasibleSVM
-from reference.models import prompt_outputs, prompt_probabilities
-from reference.problem import AttentionProblem
-from reference.prompt_svm import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
-from reference.svm_core import SVMSolution
-from reference.token_optimality import token_scores
-from reference.training import correlation, log_checkpoints, train_prompt
+from attnsvm.reference.attention.models import prompt_outputs, prompt_probabilities
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.training import correlation, log_checkpoints, train_prompt
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.constraints import SVMSolution
+from attnsvm.reference.svm.prompt import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
+from attnsvm.reference.svm.selection import token_scores
 
 NAME = "mmts"
 TITLE = "MMTS: prompt attention converges to p^mm (locally / globally) and joint (v, p)"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from properties.reproduce.common import (
+from attnsvm.properties.reproduce.common import (
     CATALOG,
     TFSVM,
     Comparison,
@@ -35,12 +35,12 @@ from properties.reproduce.common import (
     sub_seed,
     verdict,
 )
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import paper_family, stack_problems
-from reference.models import ReLUHead
-from reference.multitoken_svm import selected_sets, svm_equivalence
-from reference.training import correlation, train_W, uniform_init
+from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.models import ReLUHead
+from attnsvm.reference.attention.training import correlation, train_W, uniform_init
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.multitoken import selected_sets, svm_equivalence
 
 NAME = "nonlinear_head"
 TITLE = "ReLU head: multi-token selection and the SVM-equivalence W^fin + R W^dir"

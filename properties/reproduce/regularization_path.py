@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from properties.reproduce.common import (
+from attnsvm.properties.reproduce.common import (
     CATALOG,
     TFSVM,
     Comparison,
@@ -32,12 +32,12 @@ from properties.reproduce.common import (
     take_fallbacks,
     verdict,
 )
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import paper_family
-from reference.regularization import regularization_path
-from reference.token_optimality import optimal_tokens
-from reference.training import correlation
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.regularization import regularization_path
+from attnsvm.reference.attention.training import correlation
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.selection import optimal_tokens
 
 NAME = "regularization_path"
 TITLE = "Regularization paths: W -> Frobenius W^mm, (K, Q) -> nuclear W*^mm"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from properties.reproduce import EXPERIMENTS
-from properties.reproduce.common import ExperimentResult, Progress, jsonable, versions
+from attnsvm.properties.reproduce import EXPERIMENTS
+from attnsvm.properties.reproduce.common import ExperimentResult, Progress, jsonable, versions
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def report_markdown(results: Sequence[ExperimentResult], *, quick: bool, seed: i
             lines += _table(t.header, t.rows)
         fallbacks = r.data.get("nuclear_fallbacks") or []
         if fallbacks:
-            lines += ["", f"**Solver note.** reference.nuclear_svm.solve_nuclear_svm could not "
+            lines += ["", f"**Solver note.** svm.nuclear.solve_nuclear_svm could not "
                       f"certify {len(fallbacks)} instance(s); the tight cvxpy + Clarabel solver "
                       "(also certified) was used there (data: `nuclear_fallbacks`)."]
     return "\n".join(lines) + "\n"

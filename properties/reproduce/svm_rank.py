@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from properties.reproduce.common import (
+from attnsvm.properties.reproduce.common import (
     CATALOG,
     TFSVM,
     Comparison,
@@ -35,13 +35,13 @@ from properties.reproduce.common import (
     take_fallbacks,
     verdict,
 )
-from reference.att_svm import solve_att_svm
-from reference.errors import InfeasibleSVM
-from reference.families import paper_family
-from reference.nuclear_svm import rank_default_cvxpy
-from reference.problem import AttentionProblem
-from reference.svm_core import margin_constraints
-from reference.token_optimality import optimal_tokens
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.constraints import margin_constraints
+from attnsvm.reference.svm.frobenius import solve_att_svm
+from attnsvm.reference.svm.nuclear import rank_default_cvxpy
+from attnsvm.reference.svm.selection import optimal_tokens
 
 NAME = "svm_rank"
 TITLE = "Feasibility and rank of the Frobenius and nuclear Att-SVM solutions against d"

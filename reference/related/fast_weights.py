@@ -3,7 +3,7 @@
 Contents (equation numbers of v3):
 
 * feature maps phi: ELU+1 (Katharopoulos et al.), DPFP with shifts 1..nu (Sec. 5.2), and a seeded
-  positive random-feature map (FAVOR+, arXiv 2009.14794 Lemma 1; see reference.random_features);
+  positive random-feature map (FAVOR+, arXiv 2009.14794 Lemma 1; see related.random_features);
 * causal linear attention computed two ways: the attention form
   ``y = tril(phi(Q) phi(K)^T) V / rowsum`` and the fast-weight recurrence (Eqs. 17-19)
   ``W_i = W_{i-1} + v_i phi(k_i)^T``, ``z_i = z_{i-1} + phi(k_i)``,
@@ -29,8 +29,8 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
-from reference.errors import ProblemError
-from reference.random_features import gaussian_directions, positive_features
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.related.random_features import gaussian_directions, positive_features
 
 FeatureMap = Callable[[np.ndarray], np.ndarray]
 KeyNorm = Literal["none", "sum", "l2"]

@@ -9,11 +9,11 @@ Facts used (claims catalog TFSVM-D2, [DER]):
 
 * ½(‖K‖² + ‖Q‖²) ≥ ‖KQᵀ‖_⋆, with equality iff (K, Q) is *balanced* (K = U√Σ R, Q = V√Σ R for
   the SVD UΣVᵀ of KQᵀ and an orthogonal R). So the program equals min ‖W‖_⋆ over rank W ≤ m,
-  and the convex Att-SVM⋆ optimum (solved and certified by ``reference.nuclear_svm``) is a lower
+  and the convex Att-SVM⋆ optimum (solved and certified by ``svm.nuclear``) is a lower
   bound; the bound is attained when m ≥ rank W^mm_⋆ (by the rank lemma, m ≥ n always suffices).
 * With Q fixed the program is a Frobenius least-norm program in K with rows ⟨a_k (Qᵀz_k)ᵀ, K⟩ ≥ 1;
   with K fixed it is one in Q with rows ⟨z_k (Kᵀa_k)ᵀ, Q⟩ ≥ 1. Both are solved exactly by
-  ``reference.att_svm.fro_min_norm`` (least-distance dual, certified).
+  ``attnsvm.reference.svm.frobenius.fro_min_norm`` (least-distance dual, certified).
 
 Method (documented, deterministic from ``seed``), per start (K0, Q0):
 
@@ -49,13 +49,13 @@ from typing import Any
 
 import numpy as np
 
-from reference.att_svm import fro_min_norm
-from reference.certificates import RANK_RTOL
-from reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
-from reference.nuclear_svm import solve_nuclear_constraints
-from reference.problem import AttentionProblem
-from reference.svm_core import MarginConstraints, SVMSolution, margin_constraints
-from reference.token_optimality import resolve_selection
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.certificates import RANK_RTOL
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
+from attnsvm.reference.svm.frobenius import fro_min_norm
+from attnsvm.reference.svm.nuclear import solve_nuclear_constraints
+from attnsvm.reference.svm.selection import resolve_selection
 
 __all__ = ["KQSearchFailed", "KQSolution", "balanced_factors", "solve_kq_svm"]
 
@@ -289,7 +289,7 @@ def solve_kq_svm(
     inits.append(("svd-nuclear", *balanced_factors(nuclear.W, m)))
     if starts > 1:
         try:
-            from reference.att_svm import solve_att_svm
+            from attnsvm.reference.svm.frobenius import solve_att_svm
 
             inits.append(("svd-frobenius", *balanced_factors(solve_att_svm(problem, alpha).W, m)))
         except (InfeasibleSVM, AttnsvmError):  # pragma: no cover - nuclear was feasible

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from reference.errors import ProblemError
+from attnsvm.reference.errors import ProblemError
 
 Kind = Literal["positive", "hyperbolic", "trig"]
 KINDS: tuple[str, ...] = ("positive", "hyperbolic", "trig")

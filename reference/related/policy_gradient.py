@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from reference.errors import ProblemError
-from reference.models import softmax
+from attnsvm.reference.attention.models import softmax
+from attnsvm.reference.errors import ProblemError
 
 LogProbFn = Callable[[torch.Tensor], torch.Tensor]
 

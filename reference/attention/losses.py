@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reference.backend import namespace as array_namespace
-from reference.errors import ProblemError
+from attnsvm.reference.attention.backend import namespace as array_namespace
+from attnsvm.reference.errors import ProblemError
 
 Array = Any
 

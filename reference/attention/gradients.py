@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reference.backend import namespace as array_namespace
-from reference.losses import Loss, get_loss
-from reference.models import (
+from attnsvm.reference.attention.backend import namespace as array_namespace
+from attnsvm.reference.attention.losses import Loss, get_loss
+from attnsvm.reference.attention.models import (
     Head,
     LinearHead,
     attend,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reference.errors import ProblemError
+from attnsvm.reference.errors import ProblemError
 
 KEYS = ("X", "Y", "v", "Z")
 

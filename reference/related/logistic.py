@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.special import expit, log_expit
 
-from reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
 
 
 def _check_data(X: object, y: object) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from reference.errors import ProblemError
-from reference.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import ProblemError
 
 FAMILIES: dict[str, Callable[..., AttentionProblem]] = {}
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reference.backend import namespace
+from attnsvm.reference.attention.backend import namespace
 
 Array = Any
 

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.att_svm import fro_min_norm
-from reference.certificates import INFEASIBLE_RTOL, SUPPORT_RTOL, make_solution
-from reference.errors import ProblemError
-from reference.models import probabilities
-from reference.problem import AttentionProblem
-from reference.svm_core import MarginConstraints, SVMSolution
+from attnsvm.reference.attention.models import probabilities
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.svm.certificates import INFEASIBLE_RTOL, SUPPORT_RTOL, make_solution
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
+from attnsvm.reference.svm.frobenius import fro_min_norm
 
 
 def attention_probs(problem: AttentionProblem, W: np.ndarray) -> np.ndarray:
-    """softmax_t(x_itᵀ W z_i) (reference.models.probabilities, after a shape check), (n, T)."""
+    """softmax_t(x_itᵀ W z_i) (attention.models.probabilities, after a shape check), (n, T)."""
     Wa = np.asarray(W, dtype=np.float64)
     if Wa.shape != (problem.d, problem.d):
         raise ProblemError("W", f"expected shape ({problem.d}, {problem.d}), got {Wa.shape}")

@@ -7,7 +7,7 @@ moving after the float64 gradient itself underflows to zero (an saturated logist
 softmax); the official code's g/(||g|| + 1e-9) freezes there instead. Plain GD is
 theta <- theta - eta * grad. B independent runs (different data and/or initialisations) are one
 tensor computation: every array may carry a leading batch axis, and the gradient formulas of
-``reference.gradients`` broadcast over it. Iterates are kept at chosen checkpoints so that
+``attention.gradients`` broadcast over it. Iterates are kept at chosen checkpoints so that
 direction curves (correlation with an SVM solution over iterations) can be drawn afterwards.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from reference.errors import ProblemError
-from reference.gradients import grad_KQ, grad_p, grad_W
-from reference.losses import Loss
-from reference.models import Head, LinearHead, QuadraticHead, ReLUHead
+from attnsvm.reference.attention.gradients import grad_KQ, grad_p, grad_W
+from attnsvm.reference.attention.losses import Loss
+from attnsvm.reference.attention.models import Head, LinearHead, QuadraticHead, ReLUHead
+from attnsvm.reference.errors import ProblemError
 
 Array = Any
 GradFn = Callable[[dict[str, np.ndarray]], tuple[dict[str, np.ndarray], Any]]

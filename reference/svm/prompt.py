@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from reference.att_svm import fro_min_norm, solve_constraints_cvxpy
-from reference.certificates import (
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import AttnsvmError, ProblemError
+from attnsvm.reference.svm.certificates import (
     INFEASIBLE_RTOL,
     SUPPORT_RTOL,
     make_solution,
     require_feasible,
 )
-from reference.errors import AttnsvmError, ProblemError
-from reference.problem import AttentionProblem
-from reference.svm_core import MarginConstraints, SVMSolution
-from reference.token_optimality import resolve_selection
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
+from attnsvm.reference.svm.frobenius import fro_min_norm, solve_constraints_cvxpy
+from attnsvm.reference.svm.selection import resolve_selection
 
 
 def prompt_keys(problem: AttentionProblem, W: np.ndarray | None = None) -> np.ndarray:

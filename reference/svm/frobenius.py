@@ -19,10 +19,10 @@ which is always bounded; s = 1 − hᵀu > 0 iff the program is feasible, and th
 The NNLS is solved by block principal pivoting (Kim & Park 2011; Júdice & Pires 1994) on the
 K x K Gram matrix, with Lawson–Hanson (``scipy.optimize.nnls``) as the fallback when a pivoting
 block is singular; the support found is polished by re-solving G_SS λ_S = h_S, and the result
-is certified by ``reference.certificates.certify`` (never by the solver's own account).
+is certified by ``attnsvm.reference.svm.certificates.certify`` (never by the solver's own account).
 Equality rows (used by the multi-token programs) are free multipliers kept in every block.
 
-Nothing uncertified is returned (``reference.certificates.require_certified`` guards every
+Nothing uncertified is returned (``svm.certificates.require_certified`` guards every
 exit). When the fast path's certificate fails — badly scaled rows (a query of size 2^-24 next
 to tokens of size 4), duplicated tokens (singular Gram blocks), near-parallel rows with
 ||W^mm|| ~ 1e7 — the fallbacks are independent and better conditioned: Lawson–Hanson on an
@@ -44,14 +44,15 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from reference.certificates import (
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.certificates import (
     INFEASIBLE_RTOL,
     RANK_RTOL,
     SOLUTION_GOOD_RTOL,
     SUPPORT_RTOL,
     FarkasResult,
     SolverError,
-    _row_factor,
     certificate_failures,
     certify,
     explicit_rows,
@@ -62,6 +63,7 @@ from reference.certificates import (
     require_feasible,
     robust_min_margin,
     rounding_bounds,
+    row_factor,
     row_norms,
     row_values,
     unit_relative_residual,
@@ -69,10 +71,8 @@ from reference.certificates import (
     verify_farkas,
     zero_row_certificate,
 )
-from reference.errors import InfeasibleSVM, ProblemError
-from reference.problem import AttentionProblem
-from reference.svm_core import MarginConstraints, SVMSolution, margin_constraints
-from reference.token_optimality import resolve_selection
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
+from attnsvm.reference.svm.selection import resolve_selection
 
 __all__ = [
     "SolverError",
@@ -155,7 +155,7 @@ def _lawson_hanson(constraints: MarginConstraints) -> np.ndarray | None:
     rows built without squaring their conditioning; returns u (K,), or None at its iteration
     limit."""
     h = np.asarray(constraints.rhs, dtype=np.float64)
-    F = _row_factor(constraints)
+    F = row_factor(constraints)
     return None if F is None else least_distance_nnls(F, h, constraints.equality)
 
 
@@ -441,7 +441,7 @@ def fro_min_norm(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """min ½||W||_F² s.t. the rows of ``constraints``: returns (W, λ, info); W = Σ λ_k a_k z_kᵀ.
 
-    Every returned pair passes ``reference.certificates.certificate_failures`` on the given rows
+    Every returned pair passes ``svm.certificates.certificate_failures`` on the given rows
     (every row met to 1e-9 · max|rhs|, also after the rounding bounds of its value; KKT
     residuals and duality gap <= SOLUTION_KKT_RTOL = 1e-6; fallbacks run until one is below
     SOLUTION_GOOD_RTOL = 1e-9, which the fast path reaches on well-conditioned data). Raises
@@ -707,7 +707,7 @@ def solve_att_svm_cvxpy(
     infeasible_rtol: float = INFEASIBLE_RTOL,
 ) -> SVMSolution:
     """Att-SVM_α (``fro``) or Att-SVM⋆_α (``nuc``) by cvxpy with ``solver=cp.CLARABEL`` (tight
-    tolerances), certified by ``reference.certificates.certify``. Feasibility is decided by the
+    tolerances), certified by ``svm.certificates.certify``. Feasibility is decided by the
     Farkas search first (never by the solver status)."""
     alpha = resolve_selection(problem, select)
     cons = margin_constraints(problem, alpha)

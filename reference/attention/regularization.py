@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.errors import ProblemError
-from reference.gradients import risk_W
-from reference.models import LinearHead
-from reference.problem import AttentionProblem
-from reference.training import train_KQ, train_W
+from attnsvm.reference.attention.gradients import risk_W
+from attnsvm.reference.attention.models import LinearHead
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.training import train_KQ, train_W
+from attnsvm.reference.errors import ProblemError
 
 
 @dataclass(frozen=True)

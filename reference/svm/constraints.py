@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.errors import ProblemError
-from reference.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import ProblemError
 
 
 @dataclass(frozen=True)

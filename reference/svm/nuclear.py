@@ -6,7 +6,7 @@ Sec. 2, Eq. (Att-SVM⋆):
     W^mm_⋆,α  ∈  argmin_W ‖W‖_⋆   s.t.   (x_{iα_i} − x_it)ᵀ W z_i ≥ 1   for all i, t ≠ α_i.
 
 Constraint k is ⟨A_k, W⟩ ≥ 1 with A_k = a_k z_kᵀ (rows of
-``reference.svm_core.margin_constraints``).
+``attnsvm.reference.svm.constraints.margin_constraints``).
 The Lagrange dual is
 
     max 1ᵀλ   s.t.   ‖Σ_k λ_k a_k z_kᵀ‖₂ ≤ 1,  λ ≥ 0,
@@ -14,7 +14,7 @@ The Lagrange dual is
 and a pair (W, λ) with W feasible and ‖G‖₂ ≤ 1 (G = Σ λ_k A_k) brackets the optimum:
 1ᵀλ ≤ OPT ≤ ‖W‖_⋆. Every solution this module returns carries that bracket, recomputed from W
 and λ in the original d×d coordinates, never read from a solver status. (Multipliers follow
-``reference.certificates``' "nuc" convention.)
+``attnsvm.reference.svm.certificates``' "nuc" convention.)
 
 Method (``solve_nuclear_svm``).
 
@@ -36,13 +36,13 @@ Method (``solve_nuclear_svm``).
    iteration costs O(K²(p + r) + K³/3 + N³) instead of the (N²/2)³ of a generic conic KKT system.
 4. Fallback: if the interior-point result does not certify, Clarabel is called directly on the
    same reduced SDP (hand-built PSD-triangle cone, tight tolerances). Infeasibility is proved by
-   a Farkas certificate checked by ``reference.certificates.verify_farkas`` on the original rows
+   a Farkas certificate checked by ``svm.certificates.verify_farkas`` on the original rows
    (feasibility does not depend on the norm, so the test and its working-precision threshold are
    the Frobenius solver's); the search runs only when a solve fails or W is huge.
 5. Polish: rows left below margin 1 (possible when row sizes differ by orders of magnitude) are
    repaired by a least-norm correction when that is cheaper than scaling; then W is divided by
    its min margin μ (``extra["primal_scale"]``) and λ by ‖G‖₂ (``extra["dual_scale"]``). The
-   record is built and certified by ``reference.certificates.make_solution``; ``extra`` adds
+   record is built and certified by ``svm.certificates.make_solution``; ``extra`` adds
    the bracket of ``nuclear_bounds``. A candidate whose certified relative gap exceeds 1e-7 is
    never returned: NuclearSolverError says so (this happens only on numerically borderline data,
    where ‖W^mm‖·max_k‖a_k z_kᵀ‖ is beyond ~1e6).
@@ -61,17 +61,17 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from reference.certificates import (
+from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.certificates import (
     INFEASIBLE_RTOL,
     RANK_RTOL,
     SUPPORT_RTOL,
     certify,
     make_solution,
 )
-from reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
-from reference.problem import AttentionProblem
-from reference.svm_core import MarginConstraints, SVMSolution, margin_constraints
-from reference.token_optimality import resolve_selection
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
+from attnsvm.reference.svm.selection import resolve_selection
 
 __all__ = [
     "NuclearSolverError",
@@ -455,12 +455,12 @@ def _require_feasible(
     rows while least-distance searches do not (on rows of size 1e-40 next to rows of size 1 they
     stop at residuals that are "zero" at the small scale, and a Gram-matrix factorization loses
     what is below √eps), so the candidates are: (1) an exact zero row, (2) ``_gordan_explicit``
-    (unit rows, explicit vectors), (3) ``reference.certificates.farkas_search`` on tokens and
+    (unit rows, explicit vectors), (3) ``svm.certificates.farkas_search`` on tokens and
     queries normalized to max norm 1, (4) the same on unit rows when row sizes differ by > 1e6.
     Each candidate is mapped back and checked by ``verify_farkas`` on the given rows, so the
     decision rule (threshold ``rtol``) is the shared one.
     """
-    from reference.certificates import FarkasResult, farkas_search, verify_farkas
+    from attnsvm.reference.svm.certificates import FarkasResult, farkas_search, verify_farkas
 
     norms = np.linalg.norm(constraints.a, axis=1) * np.linalg.norm(constraints.z, axis=1)
 
@@ -584,7 +584,7 @@ def solve_nuclear_constraints(
 
     ``method``: ``"auto"`` (interior point, then Clarabel if it does not certify), ``"ipm"`` or
     ``"clarabel"``. Raises InfeasibleSVM with a Farkas certificate verified by
-    ``reference.certificates.verify_farkas`` (the same test and threshold as the Frobenius
+    ``svm.certificates.verify_farkas`` (the same test and threshold as the Frobenius
     solver), and NuclearSolverError when no candidate certifies to a relative gap of 1e-7.
     Tokens and queries are first rescaled by powers of two (exact), so data of any magnitude
     that float64 can hold are handled; the returned W and λ are in the original units.
@@ -736,8 +736,8 @@ def solve_nuclear_svm(
     """W^mm_⋆,α = argmin ‖W‖_⋆ s.t. (x_{iα_i} − x_it)ᵀ W z_i ≥ 1 (arXiv 2308.16898, Att-SVM⋆).
 
     ``select``: n token indices, ``"i0,i1,..."`` or ``"opt"`` (argmax γ_it; ties are refused with
-    ProblemError, see reference.token_optimality). The result is certified by
-    reference.certificates (relative duality gap ≤ 1e-8 normally, 1e-7 at worst; min margin 1 up
+    ProblemError, see attnsvm.reference.svm.token_optimality). The result is certified by
+    svm.certificates (relative duality gap ≤ 1e-8 normally, 1e-7 at worst; min margin 1 up
     to round-off); rank with the relative threshold ``rel_rank_tol``; ``extra`` holds the dual
     bracket, σ(G), the dual rank bound and the row-space residual. Raises InfeasibleSVM.
     """

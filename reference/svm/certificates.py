@@ -4,7 +4,7 @@ Every program here has the form (TF-SVM, arXiv 2308.16898, Sec. 2, Eq. (Att-SVM)
 
     min ||W||   s.t.   <A_k, W> >= rhs_k  (inequality rows),   <A_k, W> = rhs_k  (equality rows),
 
-with A_k = a_k z_k^T the rows of a ``reference.svm_core.MarginConstraints``.  A certificate is
+with A_k = a_k z_k^T the rows of a ``svm.constraints.MarginConstraints``.  A certificate is
 recomputed from the pair (W, lam) only; nothing a solver reports about itself is trusted.
 
 Dual conventions (which multipliers ``lam`` mean):
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
-from reference.svm_core import MarginConstraints, SVMSolution
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
 
 NORMS = ("fro", "nuc")
 #: An inequality row is *active* (a support row) when its slack is at most this (x max(1, |rhs|)).
@@ -656,7 +656,7 @@ def explicit_rows(
     return (at[:, :, None] * zt[:, None, :]).reshape(K, p), Ua, Uz
 
 
-def _row_factor(constraints: MarginConstraints) -> np.ndarray | None:
+def row_factor(constraints: MarginConstraints) -> np.ndarray | None:
     """A matrix F (K, r) with F Fᵀ = Gram of the rows, built without squaring the conditioning
     (None when the rows overflow).
 
@@ -806,7 +806,7 @@ def _farkas_search(
             if found is not None:
                 return found
         bmax = float(np.max(np.abs(sub.rhs)))
-        F = _row_factor(sub) if 0 < bmax < np.inf else None
+        F = row_factor(sub) if 0 < bmax < np.inf else None
         tries = [(sub.rhs / bmax, "unit rows")]
         if not eq.any() and np.all(rhs > 0):
             tries.append((np.ones(sub.K), "unit rows, Gordan"))
@@ -822,7 +822,7 @@ def _farkas_search(
     scale = float(np.max(norms))
     data = MarginConstraints(a=constraints.a / scale, z=constraints.z, pairs=constraints.pairs,
                              rhs=rhs, equality=eq)
-    F = _row_factor(data) if 0 < scale < np.inf else None
+    F = row_factor(data) if 0 < scale < np.inf else None
     u = least_distance_nnls(F, rhs / float(np.max(np.abs(rhs))), eq) if F is not None else None
     lam = _farkas_normalized(u, eq) if u is not None else None
     ok = lam is not None and verify_farkas(constraints, lam, rtol=rtol)[0]
