@@ -18,7 +18,66 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 #: public name -> the module that defines it
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["AttentionProblem"], "attnsvm.reference.attention.problem"),
+    **dict.fromkeys(["make_problem", "FAMILIES"], "attnsvm.reference.attention.families"),
+    **dict.fromkeys(
+        [
+            "softmax",
+            "probabilities",
+            "outputs",
+            "kq_outputs",
+            "LinearHead",
+            "ReLUHead",
+            "QuadraticHead",
+        ],
+        "attnsvm.reference.attention.models",
+    ),
+    **dict.fromkeys(["get_loss"], "attnsvm.reference.attention.losses"),
+    **dict.fromkeys(
+        [
+            "TrainResult",
+            "train_W",
+            "train_KQ",
+            "train_prompt",
+            "uniform_init",
+            "log_checkpoints",
+            "correlation",
+        ],
+        "attnsvm.reference.attention.training",
+    ),
+    **dict.fromkeys(["regularization_path"], "attnsvm.reference.attention.regularization"),
+    **dict.fromkeys(
+        ["SVMSolution", "MarginConstraints", "margin_constraints"],
+        "attnsvm.reference.svm.constraints",
+    ),
+    **dict.fromkeys(["solve_att_svm"], "attnsvm.reference.svm.frobenius"),
+    **dict.fromkeys(["solve_nuclear_svm"], "attnsvm.reference.svm.nuclear"),
+    **dict.fromkeys(["solve_kq_svm"], "attnsvm.reference.svm.kq"),
+    **dict.fromkeys(
+        ["solve_prompt_svm", "solve_head_svm", "solve_relaxed_prompt_svm"],
+        "attnsvm.reference.svm.prompt",
+    ),
+    **dict.fromkeys(["certify", "verify_farkas"], "attnsvm.reference.svm.certificates"),
+    **dict.fromkeys(["optimal_tokens", "token_scores"], "attnsvm.reference.svm.selection"),
+    **dict.fromkeys(
+        ["local_optimality", "is_locally_optimal", "enumerate_locally_optimal"],
+        "attnsvm.reference.svm.token_optimality",
+    ),
+    **dict.fromkeys(["AttnsvmError", "ProblemError", "InfeasibleSVM"], "attnsvm.reference.errors"),
+    **dict.fromkeys(
+        ["Claim", "Source", "Known", "all_claims", "get_claim", "load_claims"],
+        "attnsvm.properties.registry",
+    ),
+    **dict.fromkeys(
+        ["Premise", "require", "register_premise", "instance_problem"],
+        "attnsvm.properties.premises",
+    ),
+    **dict.fromkeys(["Evidence", "Expected", "Verdict"], "attnsvm.properties.verdicts"),
+    **dict.fromkeys(["ClaimError"], "attnsvm.properties.errors"),
+    **dict.fromkeys(["ClaimReport", "run_claim"], "attnsvm.properties.runner"),
+    **dict.fromkeys(["assert_claim"], "attnsvm.testing"),
+}
 
 __all__ = ["__version__", *_EXPORTS]
 

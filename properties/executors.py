@@ -1,4 +1,4 @@
-"""Where sweeps, checks and hunts run (DESIGN.md, "Scale"): a ``concurrent.futures.Executor``,
+"""Where sweeps, checks and hunts run: a ``concurrent.futures.Executor``,
 a local process pool by default or a Dask distributed cluster given a scheduler address."""
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ def _init_worker() -> None:
         os.environ[var] = "1"
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
-    import torch
-
-    torch.set_num_threads(1)
+    threadpool_limits(1)  # torch, imported later in the worker, reads OMP_NUM_THREADS=1
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

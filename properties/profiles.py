@@ -1,4 +1,4 @@
-"""Hypothesis profiles of DESIGN.md: ``ci`` (derandomized, no database), ``dev``, ``deep``."""
+"""Hypothesis profiles: ``ci`` (derandomized, no database), ``dev``, ``deep``."""
 
 from __future__ import annotations
 

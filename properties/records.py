@@ -8,12 +8,12 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from attnsvm.properties.registry import get_claim
+from attnsvm.properties.files import atomic_write_bytes
+from attnsvm.properties.registry import evidence_of, get_claim, overridden
 from attnsvm.properties.verdicts import Evidence
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.errors import ProblemError
@@ -31,18 +31,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def record_name(claim_id: str, spec: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     return f"{claim_id.replace('.', '_')}-{digest}"
@@ -54,8 +42,11 @@ def save_counterexample(
     spec: dict[str, Any],
     evidence: Evidence,
     search_seed: int | None = None,
+    tolerances: dict[str, Any] | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> Path:
-    """Write <name>.json (+ <name>.npz with the problem arrays when the claim builds one)."""
+    """Write <name>.json (+ <name>.npz with the problem arrays when the claim builds one); the
+    record keeps the tolerances and protocol the evidence was computed with."""
     claim = get_claim(claim_id)
     out = Path(out_dir)
     name = record_name(claim_id, spec)
@@ -65,6 +56,9 @@ def save_counterexample(
         "spec": spec,
         "seed": search_seed,
         "evidence": evidence.as_dict(),
+        "tolerances": overridden(claim, "tolerances", tolerances),
+        "protocol": overridden(claim, "protocol", protocol),
+        "origin": claim.origin,
         "versions": versions(),
         "problem": None,
     }
@@ -73,7 +67,7 @@ def save_counterexample(
         npz = problem.save(out / f"{name}.npz")
         record["problem"] = npz.name
     path = out / f"{name}.json"
-    _atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -133,7 +127,8 @@ def replay(path: str | os.PathLike[str]) -> dict[str, Any]:
     if record.get("problem") and claim.build_problem is not None:
         saved = AttentionProblem.load(Path(record["_path"]).parent / record["problem"])
         problem_same = saved == claim.build_problem(record["spec"])
-    evidence = claim.check(record["spec"])
+    evidence = evidence_of(claim, record["spec"], tolerances=record.get("tolerances"),
+                           protocol=record.get("protocol"))
     now = json.loads(json.dumps(evidence.as_dict()))
     same = now == record["evidence"]
     diff = 0.0 if same else _max_relative_difference(now, record["evidence"])

@@ -80,11 +80,77 @@ def problem_specs(
     return st.builds(lambda dm, s: ProblemSpec(family, dm.n, dm.T, dm.d, s, opts), ds, ss)
 
 
+class GeneratedProblem(AttentionProblem):
+    """A problem built from a recipe; its repr is the call that rebuilds it outside hypothesis,
+    so a falsifying example prints as ``make_problem('paper', n=3, T=4, d=5, seed=17)``."""
+
+    def __init__(self, spec: ProblemSpec) -> None:
+        built = spec.build()
+        super().__init__(built.X, built.Y, built.v, built.Z)
+        object.__setattr__(self, "spec", spec)
+
+    def __repr__(self) -> str:
+        s = self.spec
+        opts = "".join(f", {k}={v!r}" for k, v in s.options)
+        return f"make_problem({s.family!r}, n={s.n}, T={s.T}, d={s.d}, seed={s.seed}{opts})"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # hypothesis' printer
+        printer.text(repr(self))  # type: ignore[attr-defined]
+
+
+def _in_scope(spec: ProblemSpec, unique_opt: bool, feasible: bool) -> bool:
+    from attnsvm.reference.errors import InfeasibleSVM
+    from attnsvm.reference.svm.frobenius import solve_att_svm
+    from attnsvm.reference.svm.selection import optimal_tokens
+
+    p = spec.build()
+    if (unique_opt or feasible) and not optimal_tokens(p).unique:
+        return False
+    if feasible:
+        try:
+            solve_att_svm(p)
+        except InfeasibleSVM:
+            return False
+    return True
+
+
+@st.composite
 def problems(
-    family: str = "paper", dims_strategy: st.SearchStrategy[Dims] | None = None, **options: object
-) -> st.SearchStrategy[AttentionProblem]:
-    """Problems of one family, built from a drawn recipe."""
-    return problem_specs(family, dims_strategy, **options).map(lambda spec: spec.build())
+    draw: st.DrawFn,
+    family: str = "paper",
+    n: tuple[int, int] = (1, 6),
+    T: tuple[int, int] = (2, 8),
+    d: tuple[int, int] = (2, 10),
+    *,
+    overparameterized: bool = False,
+    unique_opt: bool = True,
+    feasible: bool = False,
+    tries: int = 16,
+    **options: object,
+) -> GeneratedProblem:
+    """Problems of one family, in scope by construction.
+
+    By default every input has a unique optimal token (TF-SVM's Assumption on the scores, arXiv
+    2308.16898 Sec. 2), so ``solve_att_svm(problem)`` has a selection; ``feasible=True`` also
+    makes Att-SVM for the optimal tokens feasible; ``overparameterized=True`` draws d from
+    max(T - 1, n, 2) + 0..(d[1] - d[0]) (the feasibility threshold of the paper's Theorem 1).
+    In-scope recipes are found by trying ``tries`` consecutive seeds (no ``assume`` filtering
+    in practice), so each drawn problem replays from its printed recipe."""
+    from hypothesis import assume
+
+    nn, TT = draw(st.integers(*n)), draw(st.integers(*T))
+    if overparameterized:
+        dd = max(TT - 1, nn, 2) + draw(st.integers(0, max(0, d[1] - d[0])))
+    else:
+        dd = draw(st.integers(max(1, d[0]), d[1]))
+    seed = draw(st.integers(0, 2**32 - 1 - tries))
+    opts = tuple(sorted(options.items()))
+    for k in range(tries):
+        spec = ProblemSpec(family, nn, TT, dd, seed + k, opts)
+        if _in_scope(spec, unique_opt, feasible):
+            return GeneratedProblem(spec)
+    assume(False)
+    raise AssertionError("unreachable")
 
 
 _finite = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, width=64)
@@ -155,8 +221,9 @@ def locally_optimal_selections(
 ) -> tuple[ProblemSpec, np.ndarray]:
     """(spec, alpha) with alpha locally optimal but not globally optimal, by construction: the
     first of ``tries`` consecutive seeds whose data admit a locally-optimal one-input deviation of
-    opt (about 90% of generic instances at d >= max(T-1, n) do; catalog §7.3 saw 15/15), so the
-    returned spec replays exactly and a draw is rejected with probability ~1e-8."""
+    opt (about 90% of generic instances at d >= max(T-1, n) do, measured by
+    tests/test_strategies.py), so the returned spec replays exactly and a draw is rejected with
+    probability ~1e-8."""
     from hypothesis import assume
 
     spec = draw(problem_specs("paper", overparameterized_dims(n, T, (0, 2))))

@@ -1,4 +1,4 @@
-"""Evidence and verdicts (DESIGN.md, "Claims").
+"""Evidence and verdicts (docs/design.md, "Verdicts").
 
 A claim's ``check`` turns one instance into ``Evidence``: the measured gap, the threshold it is
 judged against, the trend over checkpoints for asymptotic claims, and a status:
@@ -55,6 +55,18 @@ class Evidence:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown evidence status {self.status!r}")
+
+    @classmethod
+    def judge(cls, gap: float, threshold: float, **kw: Any) -> Evidence:
+        """``ok`` when ``gap <= threshold``, else ``counterexample`` (``inconclusive`` when the
+        gap is not a finite number: a NaN never decides a verdict)."""
+        gap, threshold = float(gap), float(threshold)
+        if not math.isfinite(gap):
+            status: Status = "inconclusive"
+            kw.setdefault("note", "the measured gap is not finite")
+        else:
+            status = "ok" if gap <= threshold else "counterexample"
+        return cls(status=status, gap=gap, threshold=threshold, **kw)
 
     @property
     def target_score(self) -> float:

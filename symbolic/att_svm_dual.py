@@ -8,7 +8,8 @@ t != alpha_i, a_k = x_{i alpha_i} - x_it, z_k = z_i and A_k = a_k z_k^T:
 Lagrangian  L(W, lam) = 1/2 ||W||^2 - sum_k lam_k (<A_k, W> - 1),  lam >= 0.
 Stationarity  W = sum_k lam_k a_k z_k^T  (the representer form).
 Dual  max_{lam >= 0}  sum_k lam_k - 1/2 lam^T G lam,  G_kl = <A_k, A_l> = (a_k . a_l)(z_k . z_l),
-i.e. G = (A A^T) o (Z Z^T): K = n(T-1) dual variables instead of d^2 primal ones.  [DER]
+i.e. G = (A A^T) o (Z Z^T): K = n(T-1) dual variables instead of d^2 primal ones (derived in
+this module).
 Duality gap identity (weak duality and sufficiency of KKT in one line):
     1/2 ||W||^2 - D(lam) = 1/2 ||W - sum lam_k A_k||^2 + sum_k lam_k (<A_k, W> - 1)  >= 0
 for feasible W and lam >= 0, with equality iff stationarity and complementary slackness hold.
@@ -312,7 +313,7 @@ def active_set_svm(
 DERIVATION = Derivation(
     name="att-svm-dual",
     title="Att-SVM: Lagrangian, KKT conditions and the dual with kernel (a.b)(z.w)",
-    source="arXiv 2308.16898 Sec. 2 (Att-SVM); [DER] Lagrangian duality",
+    source="arXiv 2308.16898 Sec. 2 (Att-SVM); Lagrangian duality (attnsvm derivation)",
     summary=(
         "Constraint k of Att-SVM is <a_k z_k^T, W> >= 1. Minimising the Lagrangian over W gives "
         "W = sum lam_k a_k z_k^T; substituting gives the dual sum lam - 1/2 lam^T G lam with "

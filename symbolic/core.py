@@ -1,6 +1,6 @@
 """The derivation record and the small proof tools every derivation uses.
 
-A ``Derivation`` (DESIGN.md, "Claims": the ``statement`` field) is a named object that
+A ``Derivation`` (what a claim's ``statement`` refers to) is a named object that
 
 * builds its statement as sympy objects (``statement()``; ``latex()`` renders it),
 * verifies itself (``verify()``): every check is an identity reduced to zero, an inequality
@@ -11,7 +11,7 @@ A ``Derivation`` (DESIGN.md, "Claims": the ``statement`` field) is a named objec
   ``sympy.lambdify`` from the very expressions the checks verify wherever the statement is a
   formula, so that the numeric layer (reference/) can be compared with the symbolic one.
 
-This package never imports reference/ (DESIGN.md, "Layout").
+This package never imports reference/: the two layers check each other.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Derivation:
     Attributes:
         name: stable id used by ``attnsvm derive NAME``.
         title: one line.
-        source: paper (arXiv id) and theorem / equation; "[DER]" marks our own derivation.
+        source: paper (arXiv id) and theorem / equation; "attnsvm derivation" marks our own.
         summary: a short paragraph a reader can follow (the argument, in words).
         build_statement: returns ``[(label, sympy object), ...]``.
         checks: ``[(check name, fn)]`` where ``fn() -> (holds, detail)``.

@@ -1,14 +1,14 @@
 """Derivation ``descent-condition``: <-grad L(W), W^mm> and when it is positive for every W.
 
 With the closed-form gradient (``gradient``), s_i = softmax(X_i W z_i), token scores
-gamma_it = Y_i v^T x_it and h_it = x_it^T M z_i for a direction M ([DER]):
+gamma_it = Y_i v^T x_it and h_it = x_it^T M z_i for a direction M (derived in this module):
 
     <grad L(W), M> = (1/n) sum_i l'(Y_i f_i) Cov_{s_i}(gamma_i, h_i),
     Cov_s(gamma, h) = sum_t s_t gamma_t h_t - (sum_t s_t gamma_t)(sum_t s_t h_t)
                     = 1/2 sum_{t,tau} s_t s_tau (gamma_t - gamma_tau)(h_t - h_tau)   (sum s = 1).
 
-Score condition of TF-SVM's global-convergence theorem (arXiv 2308.16898; recalled as
-"Assumption B", UNVERIFIED numbering): in every input all non-optimal tokens have equal score,
+Score condition of TF-SVM's global GD convergence result (arXiv 2308.16898; theorem and
+assumption numbers not confirmed): in every input all non-optimal tokens have equal score,
 gamma_it = gamma_i,opt - delta_i (delta_i > 0) for t != opt_i. Then only pairs (opt, t) survive:
 
     Cov_{s_i} = delta_i s_i,opt sum_{t != opt} s_it (h_i,opt - h_it)
@@ -238,7 +238,7 @@ DERIVATION = Derivation(
     title="<-grad L(W), W^mm> as a softmax covariance; positive for every W under equal "
     "non-optimal scores",
     source="arXiv 2308.16898, global GD convergence under the equal-non-optimal-score condition "
-    "(theorem/assumption numbers UNVERIFIED); [DER]",
+    "(theorem and assumption numbers not confirmed); attnsvm derivation",
     summary=(
         "The gradient pairs with any direction M as -(1/n) sum l'_i Cov_{s_i}(gamma_i, h_i), "
         "h_it = x_it^T M z_i. If all non-optimal scores of an input are equal, only the pairs "

@@ -1,16 +1,16 @@
 """Derivation ``feasibility``: when Att-SVM_alpha is feasible, and when it provably is not.
 
 Constraint k = (i, t) of Att-SVM_alpha (TF-SVM, arXiv 2308.16898) is <A_k, W> >= 1 with
-A_k = a_k z_k^T, a_k = x_{i alpha_i} - x_it. [DER]:
+A_k = a_k z_k^T, a_k = x_{i alpha_i} - x_it. Derived in this module:
 
 * Independence => feasible. If the A_k are linearly independent, G = (<A_k, A_l>) is
   nonsingular and W = sum lam_k A_k with lam = G^{-1} 1 has every margin exactly 1.
-* Over-parameterisation (TF-SVM feasibility theorem, recalled; d >= max(T-1, n), UNVERIFIED
-  wording): vec(a z^T) = z (x) a, so the constraint matrix of input-major columns factors as
-  [z_i (x) a_it] = (Z (x) I_d) blockdiag(A_1, .., A_n) with A_i = [a_i1 .. a_i,T-1]. At
-  d = n = T-1 its determinant is +-det(Z)^d prod_i det(A_i): nonzero for queries and token
-  differences in general position, for every alpha. (For larger d the same factorisation gives
-  full column rank.)
+* Over-parameterisation (TF-SVM's feasibility result for d >= max(T-1, n), recalled; theorem
+  number and wording not confirmed): vec(a z^T) = z (x) a, so the constraint matrix of
+  input-major columns factors as [z_i (x) a_it] = (Z (x) I_d) blockdiag(A_1, .., A_n) with
+  A_i = [a_i1 .. a_i,T-1]. At d = n = T-1 its determinant is +-det(Z)^d prod_i det(A_i):
+  nonzero for queries and token differences in general position, for every alpha. (For larger d
+  the same factorisation gives full column rank.)
 * Gordan / Farkas: if lam >= 0, lam != 0 and sum lam_k A_k = 0, then for every W,
   0 = <W, sum lam_k A_k> = sum lam_k <A_k, W> >= sum lam_k > 0 is impossible: infeasible.
   Conversely (Gordan's theorem) infeasibility implies such a lam; checked exhaustively in d = 1.
@@ -264,8 +264,8 @@ DERIVATION = Derivation(
     name="feasibility",
     title="Att-SVM feasibility: independent constraints => feasible for every alpha; "
     "Gordan certificates; d = 1 worked out",
-    source="arXiv 2308.16898, over-parameterisation => feasibility (d >= max(T-1, n); wording "
-    "UNVERIFIED); Gordan's alternative; [DER]",
+    source="arXiv 2308.16898, over-parameterisation => feasibility (d >= max(T-1, n); theorem "
+    "number not confirmed); Gordan's alternative; attnsvm derivation",
     summary=(
         "If the constraint matrices a_k z_k^T are independent, lam = G^{-1} 1 yields a point with "
         "all margins 1; [z_i (x) a_it] = (Z (x) I) blockdiag(A_i) makes them independent when "

@@ -1,8 +1,8 @@
 """Derivation ``fwp-linear-attention``: causal linear attention is a fast weight programmer.
 
 Schlag, Irie, Schmidhuber, "Linear Transformers Are Secretly Fast Weight Programmers"
-(arXiv 2102.11174v3, ICML 2021), Eqs. 17-19 and 20-25 (numbers as quoted in the claims catalog,
-[2ND]). With feature map phi (phi > 0 so the normaliser is nonzero):
+(arXiv 2102.11174v3, ICML 2021), Eqs. 17-19 and 20-25 (equation numbers of v3, not confirmed
+against the paper's text). With feature map phi (phi > 0 so the normaliser is nonzero):
 
     causal linear attention  y_i = sum_{j<=i} v_j phi(k_j)^T phi(q_i)
                                    / sum_{j<=i} phi(k_j)^T phi(q_i)
@@ -202,8 +202,8 @@ def delta_transition(phi: Any, beta: float) -> np.ndarray:
 DERIVATION = Derivation(
     name="fwp-linear-attention",
     title="Causal linear attention = outer-product fast weights; delta rule = one SGD step",
-    source="arXiv 2102.11174v3 Eqs. 17-19 and 23-24 (numbers [2ND]); DeltaNet arXiv 2406.06484 "
-    "Sec. 2.2 (online-regression view)",
+    source="arXiv 2102.11174v3 Eqs. 17-19 and 23-24 (equation numbers not confirmed); DeltaNet "
+    "arXiv 2406.06484 Sec. 2.2 (online-regression view)",
     summary=(
         "Associativity turns sum_j v_j (phi(k_j).phi(q)) into (sum_j v_j phi(k_j)^T) phi(q): the "
         "sum of outer products is a fast weight matrix written once per token, and the "

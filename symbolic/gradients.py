@@ -7,7 +7,7 @@ With s = softmax(X q), q = W z, a = X v (token values) and the softmax Jacobian
 diag(s) - s s^T:
 
     df/dq = g(X, v, s) := X^T (diag(s) - s s^T) X v = X^T (s o a - s (s^T a))
-    grad_W L = (1/n) sum_i l'(Y_i f_i) Y_i g(X_i, v, s_i) z_i^T              [DER]
+    grad_W L = (1/n) sum_i l'(Y_i f_i) Y_i g(X_i, v, s_i) z_i^T   (derived in this module)
     grad_K L(K Q^T) = grad_W L . Q,   grad_Q L(K Q^T) = (grad_W L)^T . K     (chain rule)
     prompt attention (MMTS, arXiv 2306.13596, Sec. 2): f = <X v, softmax(X W p)>,
     grad_p L = (1/n) sum_i l'(Y_i f_i) Y_i W^T g(X_i, v, s_i)
@@ -306,7 +306,7 @@ DERIVATION = Derivation(
     name="gradient",
     title="Closed-form gradients of softmax attention with a linear head (W, (K,Q), prompt p)",
     source="arXiv 2308.16898 Sec. 2 (W-ERM, KQ-ERM); arXiv 2306.13596 Sec. 2 (prompt attention); "
-    "[DER] closed forms",
+    "closed forms: attnsvm derivation",
     summary=(
         "f = v^T X^T s with s = softmax(X q) has df/dq = X^T (diag s - s s^T) X v, the softmax "
         "Jacobian applied to the token values; q = W z gives the rank-one factor z^T, q = W p the "

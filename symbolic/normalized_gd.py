@@ -1,7 +1,7 @@
 """Derivation ``normalized-gd``: normalized GD moves eta per step, so ||W_k - W_0|| <= k eta.
 
-The official TF-SVM / MMTS experiments (arXiv 2308.16898, 2306.13596; claims catalog Sec. 1.3,
-item 6) use W_{j+1} = W_j - eta G_j / ||G_j||_F. [DER]:
+The official TF-SVM / MMTS experiments (arXiv 2308.16898, 2306.13596; the README of the official
+TF-SVM code) use W_{j+1} = W_j - eta G_j / ||G_j||_F. Derived in this module:
 
 * every step has Frobenius norm exactly eta (eta ||G|| / (||G|| + eps) < eta for the
   eps-regularised variant used by the MMTS notebooks);
@@ -9,7 +9,8 @@ item 6) use W_{j+1} = W_j - eta G_j / ||G_j||_F. [DER]:
       (k eta)^2 - ||W_k - W_0||_F^2 = eta^2 sum_{j<l} ||e_j - e_l||_F^2 >= 0,
   so ||W_k - W_0||_F <= k eta, with equality iff all normalized gradients coincide;
 * by the triangle inequality (Cauchy-Schwarz via Lagrange's identity) ||W_k|| <= ||W_0|| + k eta:
-  the norm grows at most linearly, against ~log k for constant-step GD (Soudry et al. 2018).
+  the norm grows at most linearly, against ~log k for constant-step GD (Soudry et al. 2018,
+  arXiv 1710.10345).
 
 Predicates (numpy float64, lambdified):
 
@@ -149,7 +150,8 @@ def ngd_norm_bound(w0_norm: Any, k: Any, eta: Any) -> float:
 DERIVATION = Derivation(
     name="normalized-gd",
     title="Normalized GD: ||W_k - W_0|| <= k eta, so the norm grows at most linearly",
-    source="optimizer of the official experiments of arXiv 2308.16898 / 2306.13596 (README); [DER]",
+    source="optimizer of the official experiments of arXiv 2308.16898 / 2306.13596 (README); "
+    "attnsvm derivation",
     summary=(
         "Each normalized step has length eta, and (k eta)^2 - ||sum eta e_j||^2 = "
         "eta^2 sum_{j<l} ||e_j - e_l||^2 >= 0 for unit directions e_j; equality iff all normalized "

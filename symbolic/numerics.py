@@ -20,7 +20,7 @@ def column(x: object) -> np.ndarray:
 
 
 def softmax(u: object, axis: int = -1) -> np.ndarray:
-    """Softmax in log-sum-exp form (DESIGN.md, "Numerics rules"): exact for huge scores."""
+    """Softmax in log-sum-exp form (the maximum subtracted first): exact for huge scores."""
     a = as_float(u)
     shifted = a - np.max(a, axis=axis, keepdims=True)
     e = np.exp(shifted)

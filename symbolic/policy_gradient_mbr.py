@@ -1,10 +1,10 @@
 """Derivation ``policy-gradient-mbr``: MBR / sMBR gradient = REINFORCE with the mean baseline.
 
 Sequence-discriminative training (MBR, sMBR, MWER; Shannon, Interspeech 2017, arXiv 1706.02776;
-Prabhavalkar et al. 2018, arXiv 1712.01818; claims catalog "Policy gradient for sequences").
+Prabhavalkar et al. 2018, arXiv 1712.01818).
 Hypotheses y in H with scores s(y), P = softmax(s), reward (accuracy) A(y), F = sum_y P(y) A(y):
 
-    dF/ds(y) = P(y) (A(y) - A_bar),  A_bar = sum_y P(y) A(y)           ([NUM] in the catalog)
+    dF/ds(y) = P(y) (A(y) - A_bar),  A_bar = sum_y P(y) A(y)    (derived in this module)
              = ((diag P - P P^T) A)_y      (the softmax Jacobian of the ``gradient`` derivation)
     sum_y P(y) (A(y) - b) grad_s log P(y) = grad_s F   for every constant baseline b
     grad_s sum_y P(y) (A(y) - c) = grad_s F            (a constant baseline changes nothing)
@@ -153,7 +153,7 @@ DERIVATION = Derivation(
     title="MBR/sMBR gradient = REINFORCE with the expected-reward baseline; constant baselines "
     "change nothing",
     source="Shannon 2017 (arXiv 1706.02776); Prabhavalkar et al. 2018 (arXiv 1712.01818); "
-    "HN thread on arXiv 2308.16898; [DER]",
+    "attnsvm derivation",
     summary=(
         "With P = softmax(s), d/ds sum P A = (diag P - P P^T) A = P (A - A_bar). Since sum P = 1, "
         "any constant c added to the reward has zero gradient, and E_P[(A - b) grad log P] = "

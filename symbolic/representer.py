@@ -1,7 +1,8 @@
 """Derivation ``representer``: W^mm = sum lam_k a_k z_k^T, rank <= n, row space in span{z_i}.
 
-TF-SVM (arXiv 2308.16898), rank lemma (recalled; number UNVERIFIED): any solution of Att-SVM or
-Att-SVM* has rank <= n and its row space lies in span{z_1..z_n}.  [DER] proof:
+TF-SVM (arXiv 2308.16898), rank lemma for Att-SVM (recalled; lemma number not confirmed): any
+solution of Att-SVM or Att-SVM* has rank <= n and its row space lies in span{z_1..z_n}.  Proof
+(derived in this module):
 
 * Stationarity of the Lagrangian (``att-svm-dual``) gives W^mm = sum_k lam_k a_k z_k^T, and
   grouping the constraints by input, W^mm = sum_i u_i z_i^T with u_i = sum_{t != alpha_i}
@@ -149,7 +150,8 @@ def row_space_residual(W: Any, Z: Any) -> float:
 
 
 def relative_rank(W: Any, rel: float = 1e-6) -> tuple[int, np.ndarray]:
-    """Number of singular values > rel * sigma_1 (DESIGN.md rank rule) and the singular values."""
+    """Number of singular values > rel * sigma_1 (a relative threshold, never an absolute one) and
+    the singular values."""
     sv = np.linalg.svd(as_float(W), compute_uv=False)
     if sv.size == 0 or sv[0] == 0.0:
         return 0, sv
@@ -164,7 +166,8 @@ def rank_bound(Z: Any, rel: float = 1e-6) -> int:
 DERIVATION = Derivation(
     name="representer",
     title="Representer form W^mm = sum lam_k a_k z_k^T: rank <= n, row space inside span{z_i}",
-    source="arXiv 2308.16898, rank lemma for Att-SVM / Att-SVM* (number UNVERIFIED); [DER]",
+    source="arXiv 2308.16898, rank lemma for Att-SVM / Att-SVM* (lemma number not confirmed); "
+    "attnsvm derivation",
     summary=(
         "W^mm = sum_k lam_k a_k z_k^T = sum_i u_i z_i^T, so W^mm kills every w orthogonal to the "
         "queries and rank W^mm <= rank{z_i} <= n. Independently of duality, projecting W onto "

@@ -1,13 +1,13 @@
 """Derivation ``softmax-saturation``: softmax -> hardmax at an exponential rate in the score gap.
 
-Setting ([DER], claims catalog "Hardmax limit of softmax"): s = softmax(c u), u in R^T, c > 0,
+Setting (derived in this module; the hardmax limit of softmax): s = softmax(c u), u in R^T, c > 0,
 u_1 the largest score, gap Delta = u_1 - max_{j != 1} u_j >= 0, q = e^{-c Delta}. Then
 
     1 - s_1 = S / (1 + S),   S = sum_{j != 1} e^{-c (u_1 - u_j)},   q <= S <= (T-1) q,
     q / (1 + q)  <=  1 - s_1  <=  (T-1) q / (1 + (T-1) q)  <=  (T-1) e^{-c Delta},
 
 both inner bounds attained (lower: the other T-2 scores -> -inf; upper: all T-1 tied at the
-runner-up), and q / (1 + (T-1) q) <= q / (1 + q) is the weaker lower bound of the catalog.
+runner-up), and q / (1 + (T-1) q) <= q / (1 + q) is a weaker (also valid) lower bound.
 Along the SVM ray W = R W^mm / ||W^mm||_F (TF-SVM, arXiv 2308.16898), the score gaps of input i
 are (R / ||W^mm||) (x_{i opt} - x_it)^T W^mm z_i >= R / ||W^mm||, so the non-selected mass of
 input i is at most (T - 1) exp(-R / ||W^mm||_F).
@@ -211,7 +211,8 @@ def nonselected_mass(u: Any, c: float = 1.0) -> float:
 DERIVATION = Derivation(
     name="softmax-saturation",
     title="Softmax to hardmax: exponential bounds on the non-selected mass in the score gap",
-    source="[DER] (claims catalog, hardmax limit); arXiv 2308.16898 SVM ray (margin 1/||W^mm||)",
+    source="attnsvm derivation (hardmax limit of softmax); arXiv 2308.16898 SVM ray "
+    "(margin 1/||W^mm||)",
     summary=(
         "1 - s_max = S/(1+S) with S the sum of e^{-c(u_max - u_j)}; S lies between q = e^{-c gap} "
         "(the runner-up alone) and (T-1)q (all tied), and S/(1+S) is increasing, which gives "

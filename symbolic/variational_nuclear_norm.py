@@ -1,8 +1,8 @@
 """Derivation ``variational-nuclear-norm``: ||W||_* = min_{K Q^T = W} (||K||_F^2 + ||Q||_F^2) / 2.
 
-Standard (Srebro-Rennie-Jaakkola 2005; Recht-Fazel-Parrilo 2010; claims catalog Sec. 4.2), the
+Standard (Srebro, Rennie, Jaakkola 2005; Recht, Fazel, Parrilo 2010, arXiv 0706.4138), the
 reason the (K, Q)-parameterisation of TF-SVM (arXiv 2308.16898) is biased to the nuclear-norm SVM
-Att-SVM* and the W-parameterisation to the Frobenius Att-SVM ([DER] proof):
+Att-SVM* and the W-parameterisation to the Frobenius Att-SVM (proof derived in this module):
 
 * Lower bound. Let W = U Sigma V^T be an SVD (U, V orthogonal). For any K Q^T = W,
   ||W||_* = tr(U^T W V) = <K^T U, Q^T V> <= (||K^T U||^2 + ||Q^T V||^2)/2 = (||K||^2 + ||Q||^2)/2,
@@ -224,8 +224,9 @@ DERIVATION = Derivation(
     name="variational-nuclear-norm",
     title="||W||_* = min over K Q^T = W of (||K||_F^2 + ||Q||_F^2)/2, attained at the balanced "
     "SVD split",
-    source="Srebro et al. 2005 / Recht et al. 2010 (lemma number UNVERIFIED); used by "
-    "arXiv 2308.16898 for the (K,Q) -> Att-SVM* bias; [DER]",
+    source="Srebro, Rennie, Jaakkola 2005 / Recht, Fazel, Parrilo 2010 (arXiv 0706.4138; lemma "
+    "number not confirmed); used by arXiv 2308.16898 for the (K,Q) -> Att-SVM* bias; "
+    "attnsvm derivation",
     summary=(
         "||W||_* = tr(U^T K Q^T V) = <K^T U, Q^T V> <= (||K^T U||^2 + ||Q^T V||^2)/2 = "
         "(||K||^2 + ||Q||^2)/2, with equality for K = U Sigma^{1/2}, Q = V Sigma^{1/2}. So ridge "

@@ -10,8 +10,25 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from attnsvm.properties import related_checks as rc
+from attnsvm.properties.claims.related import CLAIMS
+from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import fast_weights as fw
+
+RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
+
+
+def evidence(check, instance, *, premises=True, **protocol):
+    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
+    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
+    first, undeclared keys refused) or, with ``premises=False``, called directly."""
+    claim = RECORD[check]
+    if premises:
+        return evidence_of(claim, instance, protocol=protocol)
+    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
+
+
+ALPHA = RECORD[rc.check_capacity_law].tolerances["alpha"]  # false alarm per statistic
 
 # ----------------------------------------------------------------------------------------------
 # strategies
@@ -425,7 +442,7 @@ def test_capacity_error_within_exact_law(d, seed, data):
     dv = data.draw(st.integers(1, 8))
     rng = np.random.default_rng(seed)
     fit = fw.best_linear_memory(rng.standard_normal((N, d)), rng.standard_normal((N, dv)))
-    lo, hi = fw.capacity_error_interval(N, fit.rank, dv, alpha=rc.ALPHA / 25)
+    lo, hi = fw.capacity_error_interval(N, fit.rank, dv, alpha=ALPHA / 25)
     assert fit.rank == d and lo <= fit.relative_error <= hi
 
 
@@ -437,7 +454,7 @@ def test_capacity_mean_square_error_law():
     rel2 = np.array([fw.best_linear_memory(F, rng.standard_normal((N, dv))).relative_error ** 2
                      for _ in range(400)])
     z = (rel2.mean() - (1 - d / N)) / (rel2.std(ddof=1) / np.sqrt(rel2.size))
-    assert abs(z) < rc.z_threshold(1)
+    assert abs(z) < rc.z_threshold(1, ALPHA)
 
 
 def test_sum_rule_crosstalk_and_orthonormal_keys():
@@ -456,29 +473,50 @@ def test_sum_rule_crosstalk_and_orthonormal_keys():
 @pytest.mark.parametrize("phi,nu,normalize", [("elu1", 1, True), ("dpfp", 2, True),
                                               ("random", 1, False), ("random", 1, True)])
 def test_check_fwp_equivalence_held(phi, nu, normalize):
-    e = rc.check_fwp_equivalence(3, phi=phi, nu=nu, normalize=normalize,
-                                 eps=1e-6 if phi == "dpfp" else 0.0)
-    assert e["verdict"] == "held" and e["gap"] <= 1e-12
+    e = evidence(rc.check_fwp_equivalence, {"seed": 3, "L": 20, "d_key": 6, "d_v": 3, "phi": phi,
+                                            "normalize": normalize},
+                 nu=nu, eps=1e-6 if phi == "dpfp" else 0.0)
+    assert e.status == "ok" and e.gap <= 1e-12
+
+
+def test_check_fwp_equivalence_zero_normalizer_is_out_of_scope():
+    """DPFP without eps: generic inputs have disjointly supported features (premise unmet)."""
+    e = evidence(rc.check_fwp_equivalence, {"seed": 3, "L": 20, "d_key": 6, "d_v": 3,
+                                            "phi": "dpfp", "normalize": True}, nu=2, eps=0.0)
+    assert e.status == "out_of_scope" and e.details["premise"] == "nonzero_normalizer"
+    assert "vanishes" in e.details["reason"]  # the ZeroNormalizerError's message
 
 
 def test_related_checks_fwp_verdicts():
-    assert rc.check_capacity_exact(0)["verdict"] == "limit confirmed"
-    assert rc.check_capacity_exact(0, N=12)["verdict"] == "held"
-    for kw in ({}, {"phi": "elu1", "N": 64}, {"phi": "dpfp", "d_key": 4, "nu": 2, "N": 40}):
-        assert rc.check_capacity_law(0, **kw)["verdict"] == "held"
-    assert rc.check_delta_overwrite(0)["verdict"] == "held"
+    # the limit (statement fails: "counterexample") above capacity, exact retrieval below it
+    cap = {"seed": 0, "N": 32, "d_key": 16, "d_v": 8}
+    assert evidence(rc.check_capacity_exact, cap).status == "counterexample"
+    below = {**cap, "N": 12}
+    assert evidence(rc.check_capacity_exact, below).status == "out_of_scope"  # over_capacity
+    assert evidence(rc.check_capacity_exact, below, premises=False).status == "ok"
+    law = {"seed": 0, "N": 32, "d_key": 16, "d_v": 32}
+    for inst, proto in (({}, {}), ({"N": 64}, {"phi": "elu1"}),
+                        ({"d_key": 4, "N": 40}, {"phi": "dpfp", "nu": 2})):
+        assert evidence(rc.check_capacity_law, {**law, **inst}, **proto).status == "ok"
+    assert evidence(rc.check_delta_overwrite,
+                    {"seed": 0, "d": 8, "d_v": 4, "scale": 1.7}).status == "ok"
     for c in (0.0, 1.0, 1.5, 2.0, 2.5, 4.0):
-        e = rc.check_delta_divergence(0, c=c)
-        assert e["verdict"] == "held" and e["diverges"] == (c > 2)
-        assert (e["repeated_key_growth"] > 1e3) == (c > 2)
-    assert rc.check_delta_spectrum(0)["verdict"] == "held"
-    assert rc.check_dpfp_dimension(0)["verdict"] == "held"
-    e = rc.check_dpfp_degenerate(0)
-    assert e["verdict"] == "limit confirmed" and e["field"] == "K"
-    e = rc.check_dpfp_degenerate(0, case="alternating", d_key=5, nu=1)
-    assert e["verdict"] == "limit confirmed" and e["field"] == "K"
-    assert abs(e["generic_phi_zero_rate"] - 2 ** -4) < 4.5 * np.sqrt(2**-4 / 20_000)
-    e = rc.check_dpfp_degenerate(0, case="disjoint")
-    assert e["verdict"] == "limit confirmed" and e["field"] == "normalizer"
-    assert e["shift_d_key_block_max"] == 0.0 and e["generic_zero_rate"] > 0.05
-    assert rc.check_positive_map_crosstalk(0)["verdict"] == "limit confirmed"
+        e = evidence(rc.check_delta_divergence, {"seed": 0, "c": c, "d": 6})
+        assert e.status == "ok" and e.details["diverges"] == (c > 2)
+        assert (e.details["repeated_key_growth"] > 1e3) == (c > 2)
+    assert evidence(rc.check_delta_spectrum,
+                    {"seed": 0, "d": 8, "beta": 1.0, "scale": 1.0}).status == "ok"
+    assert evidence(rc.check_dpfp_dimension, {"seed": 0, "d_key": 16, "nu": 3}).status == "ok"
+    dpfp = {"seed": 0, "case": "one_sparse", "d_key": 6, "nu": 2}
+    e = evidence(rc.check_dpfp_degenerate, dpfp)
+    assert e.status == "counterexample" and e.details["field"] == "K"
+    e = evidence(rc.check_dpfp_degenerate, {**dpfp, "case": "alternating", "d_key": 5, "nu": 1})
+    assert e.status == "counterexample" and e.details["field"] == "K"
+    assert abs(e.details["generic_phi_zero_rate"] - 2 ** -4) < 4.5 * np.sqrt(2**-4 / 20_000)
+    e = evidence(rc.check_dpfp_degenerate, {**dpfp, "case": "disjoint"})
+    assert e.status == "counterexample" and e.details["field"] == "normalizer"
+    assert e.details["shift_d_key_block_max"] == 0.0 and e.details["generic_zero_rate"] > 0.05
+    assert evidence(rc.check_dpfp_degenerate,
+                    {**dpfp, "case": "alternating"}).status == "out_of_scope"  # nu = 2, even d
+    assert evidence(rc.check_positive_map_crosstalk,
+                    {"seed": 0, "N": 4, "d_key": 8}).status == "counterexample"

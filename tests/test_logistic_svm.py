@@ -10,8 +10,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnsvm.properties import related_checks as rc
+from attnsvm.properties.claims.related import CLAIMS
+from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import InfeasibleSVM, ProblemError
 from attnsvm.reference.related import logistic as ls
+
+RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
+
+
+def evidence(check, instance, *, premises=True, **protocol):
+    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
+    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
+    first, undeclared keys refused) or, with ``premises=False``, called directly."""
+    claim = RECORD[check]
+    if premises:
+        return evidence_of(claim, instance, protocol=protocol)
+    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
 
 
 @st.composite
@@ -111,14 +125,15 @@ def test_batched_gd_equals_single_runs():
 def test_soudry_direction_converges_like_one_over_log_t():
     """Theorem 3 of 1710.10345 as a trend: gap shrinks, ||w(t) - w_hat log t|| plateaus,
     normalised margin rises toward the SVM margin (never above it)."""
-    e = rc.check_soudry_trend(0, runs=8, checkpoints=(100, 1_000, 10_000, 100_000))
-    assert e["verdict"] == "held" and e["svm_certified"], e
-    gap = np.asarray(e["direction_gap"])
+    e = evidence(rc.check_soudry_trend, {"seed": 0, "n": 30, "d": 5}, runs=8,
+                 checkpoints=[100, 1_000, 10_000, 100_000])
+    assert e.status == "ok" and e.details["svm_certified"], e
+    gap = np.asarray(e.details["direction_gap"])
     assert np.all(gap[:, -1] < gap[:, 0])
-    assert np.all(np.asarray(e["gap_log_t"]) < 2.0)
-    margin = np.asarray(e["normalized_margin"])
-    assert np.all(margin <= np.asarray(e["svm_margin"]) + 1e-12)
-    off = np.asarray(e["offset_norm"])
+    assert np.all(np.asarray(e.details["gap_log_t"]) < 2.0)
+    margin = np.asarray(e.details["normalized_margin"])
+    assert np.all(margin <= np.asarray(e.details["svm_margin"]) + 1e-12)
+    off = np.asarray(e.details["offset_norm"])
     assert np.all(np.diff(off, axis=1)[:, -1] < np.diff(off, axis=1)[:, 0])  # plateauing
 
 

@@ -10,10 +10,27 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from attnsvm.properties import related_checks as rc
+from attnsvm.properties.claims.related import CLAIMS
+from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import policy_gradient as pg
 
-Z_CRIT = rc.z_threshold(1)  # false alarm 4e-6 per statistic (see test_random_features.py)
+RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
+
+
+def evidence(check, instance, *, premises=True, **protocol):
+    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
+    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
+    first, undeclared keys refused) or, with ``premises=False``, called directly."""
+    claim = RECORD[check]
+    if premises:
+        return evidence_of(claim, instance, protocol=protocol)
+    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
+
+
+ALPHA = RECORD[rc.check_reinforce_mc_unbiased].tolerances["alpha"]  # false alarm per statistic
+Z_CRIT = rc.z_threshold(1, ALPHA)  # (see test_random_features.py)
+
 finite = st.floats(-5, 5, allow_nan=False, width=64)
 
 
@@ -128,8 +145,9 @@ def test_autoregressive_policy_is_product_of_conditionals():
 
 @pytest.mark.parametrize("baseline", [None, 0.0, 3.0])
 def test_sampled_reinforce_unbiased(baseline):
-    e = rc.check_reinforce_mc_unbiased(2, baseline=baseline, n=100_000)
-    assert e["verdict"] == "held", e
+    e = evidence(rc.check_reinforce_mc_unbiased, {"seed": 2, "H": 5, "baseline": baseline},
+                 n=100_000)
+    assert e.status == "ok", e
 
 
 def test_exact_variance_matches_samples_and_is_quadratic_in_baseline():
@@ -177,8 +195,10 @@ def test_bad_inputs():
 
 
 def test_related_checks_policy_verdicts():
-    for fn in (rc.check_mbr_reinforce, rc.check_baseline_invariance, rc.check_mwer_baseline,
-               rc.check_mmi_identity):
+    for fn, inst in ((rc.check_mbr_reinforce, {"H": 6, "vocab": 3, "length": 3}),
+                     (rc.check_baseline_invariance, {"vocab": 3, "length": 3}),
+                     (rc.check_mwer_baseline, {"H": 8, "beam": 4}),
+                     (rc.check_mmi_identity, {"H": 6, "vocab": 2, "length": 4})):
         for seed in range(3):
-            e = fn(seed)
-            assert e["verdict"] == "held" and e["gap"] <= 1e-12, e
+            e = evidence(fn, {"seed": seed, **inst})
+            assert e.status == "ok" and e.gap <= 1e-12, e

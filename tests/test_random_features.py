@@ -1,10 +1,10 @@
 """Tests of attnsvm.reference.related.random_features (Performer / FAVOR+, arXiv 2009.14794).
 
 Statistical tests are z-tests on fixed seeds (reproducible) with false-alarm probability at most
-4e-6 each (rc.z_threshold: 4.61 for one statistic, Bonferroni for the max of k), so the ~20
-statistical tests of issue 7 together false-alarm below 1e-4 per run; variance-sensitive ones run
-only where ||x + y||^2 <= 0.5 so that the log-normal positive estimator has moderate variance
-(catalog claims-related.md Sec. 2).
+alpha = 4e-6 each (rc.z_threshold(k, alpha): 4.61 for one statistic, Bonferroni for the max of
+k; alpha from the claim records' tolerances), so the ~20 statistical tests of issue 7 together
+false-alarm below 1e-4 per run; variance-sensitive ones run only where ||x + y||^2 <= 0.5 so that
+the log-normal positive estimator has moderate variance (catalog claims-related.md Sec. 2).
 """
 
 from __future__ import annotations
@@ -15,11 +15,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attnsvm.properties import related_checks as rc
+from attnsvm.properties.claims.related import CLAIMS
+from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import fast_weights as fw
 from attnsvm.reference.related import random_features as rf
 
-Z_CRIT = rc.z_threshold(1)
+RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
+
+
+def evidence(check, instance, *, premises=True, **protocol):
+    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
+    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
+    first, undeclared keys refused) or, with ``premises=False``, called directly."""
+    claim = RECORD[check]
+    if premises:
+        return evidence_of(claim, instance, protocol=protocol)
+    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
+
+
+ALPHA = RECORD[rc.check_performer_unbiased].tolerances["alpha"]  # false alarm per statistic
+Z_CRIT = rc.z_threshold(1, ALPHA)
 
 
 def small_pair(seed: int, d: int, z_norm2: float = 0.3):
@@ -76,7 +92,7 @@ def test_sign_fix_makes_diagonal_signs_fair_and_numpy_qr_does_not():
     neg_fix = (np.diagonal(fixed, axis1=1, axis2=2) < 0)
     assert neg_raw[0] == 1.0
     z = (neg_fix.mean(0) - 0.5) / np.sqrt(0.25 / n)
-    assert np.max(np.abs(z)) < rc.z_threshold(z.size)
+    assert np.max(np.abs(z)) < rc.z_threshold(z.size, ALPHA)
     # the fix only flips whole directions
     np.testing.assert_allclose(np.abs(raw), np.abs(fixed), atol=1e-12)
 
@@ -88,8 +104,10 @@ def test_sign_fix_makes_diagonal_signs_fair_and_numpy_qr_does_not():
 @pytest.mark.parametrize("kind,orthogonal", [("positive", False), ("hyperbolic", False),
                                              ("trig", False), ("positive", True)])
 def test_kernel_estimate_unbiased(kind, orthogonal):
-    e = rc.check_performer_unbiased(1, kind=kind, orthogonal=orthogonal, n_draws=100_000)
-    assert e["in_scope"] and e["verdict"] == "held", e
+    e = evidence(rc.check_performer_unbiased, {"seed": 1, "d": 4, "m": 4, "kind": kind,
+                                               "orthogonal": orthogonal, "z_norm2": 0.3},
+                 n_draws=100_000)
+    assert e.status == "ok", e  # in scope (premise moderate_norm) and unbiased
 
 
 @pytest.mark.parametrize("kind", ["positive", "hyperbolic", "trig"])
@@ -116,8 +134,9 @@ def test_lemma2_relations(d, m, seed):
 
 
 def test_orthogonal_mse_below_theorem2_bound():
-    e = rc.check_orf_mse_bound(0, n_draws=200_000)
-    assert e["verdict"] == "held" and e["mse"] < e["iid_mse"]
+    e = evidence(rc.check_orf_mse_bound, {"seed": 0, "d": 4, "m": 4, "z_norm2": 0.21},
+                 n_draws=200_000)
+    assert e.status == "ok" and e.details["mse"] < e.details["iid_mse"]
 
 
 def test_unnormalised_attention_matrix_unbiased():
@@ -126,7 +145,7 @@ def test_unnormalised_attention_matrix_unbiased():
     assert np.max(np.sum((Q[:, None] + K[None]) ** 2, -1)) <= 0.5
     est = rf.attention_kernel_estimates(Q, K, 4, 60_000, seed=5)
     _, _, z = rf.mean_z_score(est, np.exp(Q @ K.T))
-    assert np.max(np.abs(z)) < rc.z_threshold(z.size)
+    assert np.max(np.abs(z)) < rc.z_threshold(z.size, ALPHA)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,16 +155,19 @@ def test_unnormalised_attention_matrix_unbiased():
 @pytest.mark.parametrize("d", [4, 8])
 def test_orf_without_sign_fix_is_biased(d):
     """Limit (catalog 2, limit 1): numpy's unfixed QR gives a biased estimate; fixed does not."""
-    unfixed = rc.check_orf_signfix(0, d=d, sign_fix=False, n_draws=20_000)
-    fixed = rc.check_orf_signfix(0, d=d, sign_fix=True, n_draws=20_000)
-    assert unfixed["verdict"] == "limit confirmed" and unfixed["z"] < -Z_CRIT
-    assert fixed["verdict"] == "held"
+    unfixed = evidence(rc.check_orf_signfix, {"seed": 0, "d": d, "sign_fix": False},
+                       n_draws=20_000)
+    fixed_instance = {"seed": 0, "d": d, "sign_fix": True}
+    fixed = evidence(rc.check_orf_signfix, fixed_instance, premises=False, n_draws=20_000)
+    assert unfixed.status == "counterexample" and unfixed.details["z"] < -Z_CRIT
+    assert fixed.status == "ok"
+    assert evidence(rc.check_orf_signfix, fixed_instance).status == "out_of_scope"
 
 
 def test_row_normalised_output_is_biased_and_bias_shrinks_with_m():
-    e = rc.check_row_normalized_bias(0, m=4, n_draws=100_000)
-    assert e["verdict"] == "limit confirmed"
-    assert e["max_abs_bias_4m"] < 0.6 * e["max_abs_bias"]
+    e = evidence(rc.check_row_normalized_bias, {"seed": 0, "m": 4}, n_draws=100_000)
+    assert e.status == "counterexample"
+    assert e.details["max_abs_bias_4m"] < 0.6 * e.details["max_abs_bias"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,50 +1,113 @@
 """``attnsvm reproduce --quick`` (issue 6): one run of every experiment, assertions on its data.
 
-The quick run happens once per module (into a temporary directory); the tests then read the JSON
-it wrote. They check the mathematics the figures are about (rank lemma, feasibility under
-over-parameterization, direction convergence, ordering of the SVM predictions), not pictures.
+The quick run happens once per module (into a temporary directory, through
+``properties.reproduce.report.reproduce``, which the CLI calls); the tests then read the JSON it
+wrote. They check the mathematics the figures are about (rank lemma, feasibility under
+over-parameterization, direction convergence, ordering of the SVM predictions), not pictures, and
+the comparison tables: every declared row renders, differing rows say why, sources cite the
+papers, and the same seed gives the same JSON and REPORT.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-from attnsvm.properties.cli import main
 from attnsvm.properties.reproduce import EXPERIMENTS
-from attnsvm.properties.reproduce.report import dumps, run_experiment
+from attnsvm.properties.reproduce.compare import (
+    Above,
+    All,
+    AtLeast,
+    AtMost,
+    Cited,
+    Comparison,
+    Equal,
+    Increasing,
+    IsTrue,
+    Near,
+    scopes,
+)
+from attnsvm.properties.reproduce.evaluation import evaluate, fill
+from attnsvm.properties.reproduce.report import (
+    dumps,
+    report_markdown,
+    reproduce,
+    run_experiment,
+)
 
 SEED = 0
+#: internal research notes users do not have; outputs cite the papers instead
+NOTES = ("catalog", "claims-tfsvm", "§", "research/")
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("reproduce")
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["reproduce", "--quick", "--out", str(out), "--seed", str(SEED), "--json"])
-    assert code == 0
-    summary = json.loads(buf.getvalue())
+    with threadpool_limits(limits=1):  # as the CLI: a fixed thread count, reproducible JSON
+        written = reproduce([], out, quick=True, seed=SEED)
     data = {
         name: json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
         for name in EXPERIMENTS
     }
-    return {"out": out, "summary": summary, "json": data}
+    return {"out": out, "written": written, "json": data}
 
 
 def _data(quick_run: dict, name: str) -> dict:
     return quick_run["json"][name]["data"]
 
 
+# ----------------------------------------------------------------------------- comparison records
+def test_rules_compare_measurements_and_literals() -> None:
+    m = {"a": 2.0, "b": 1.0, "none": None, "nan": float("nan"), "xs": [1, 2, 2.0005], "t": True}
+    assert AtLeast("a", "b").holds(m) and AtLeast("a", 2.0).holds(m)
+    assert Above("a", "b", scale=1.5).holds(m) and not Above("a", "b", scale=2).holds(m)
+    assert AtMost("b", 1).holds(m) and not Equal("a", "b").holds(m)
+    assert not AtLeast("none", 0).holds(m) and AtMost("none", 0, missing=True).holds(m)
+    assert not AtLeast("nan", 0).holds(m) and not Near("nan", 0, 1).holds(m)
+    assert Near("a", "b", 1.0).holds(m) and not Near("a", "b", 0.5).holds(m)
+    assert Increasing("xs").holds(m) and not Increasing("xs").holds({"xs": [2, 1]})
+    rule = All(IsTrue("t"), Above("a", "b", scale=1.5))
+    assert rule.holds(m) and rule.text() == "t and a > 1.5 x b" and rule.keys() == ("t", "a", "b")
+
+
+def test_evaluate_fills_templates_and_expands_rows() -> None:
+    table = (
+        Comparison("x = {x:~4}", Cited("{ref}", "src"), "{xs:~ / }", AtLeast("x", 1.0),
+                   "x = {x:.1e} < 1"),
+        Comparison("item {k}", Cited("1", "src"), "{v}", Equal("v", 1), "v = {v}", each="items"),
+        Comparison("never", Cited("-", "src"), "-", IsTrue("flag"), "-", when="flag"),
+    )
+    m = {"x": 0.5, "ref": "one", "xs": [0.25, 1.5], "items": [{"k": 1, "v": 1}, {"k": 2, "v": 3}],
+         "flag": False}
+    rows = evaluate(table, m)
+    assert [r.quantity for r in rows] == ["x = 0.5000", "item 1", "item 2"]
+    assert rows[0].paper == "one [src]" and rows[0].ours == "0.250 / 1.5"
+    assert [r.verdict for r in rows] == ["differs", "agreed", "differs"]
+    assert rows[0].why == "x = 5.0e-01 < 1" and rows[1].why == "" and rows[2].why == "v = 3"
+    assert rows[0].as_dict()["rule"] == "x >= 1.0" and rows[2].as_dict()["values"] == {"v": 3}
+    with pytest.raises(ValueError):
+        Comparison("q", Cited("p", "s"), "o", IsTrue("t"), "")  # a row must say why it differs
+
+
+def test_every_declared_row_renders(quick_run: dict) -> None:
+    """Also the texts shown only when a row differs (why) or only on some data (each / when)."""
+    for w in quick_run["written"]:
+        r = w.result
+        for c in r.comparisons:
+            for m in scopes(c, r.measured):
+                for text in (c.quantity, c.ours, c.why, *(p.value for p in c.paper)):
+                    fill(text, m)
+                assert set(c.rule.keys()) <= set(m), (r.name, c.quantity)
+
+
 # ----------------------------------------------------------------------------- outputs
 def test_every_experiment_writes_png_json_and_report(quick_run: dict) -> None:
     out: Path = quick_run["out"]
-    assert [e["name"] for e in quick_run["summary"]["experiments"]] == list(EXPERIMENTS)
+    assert [w.result.name for w in quick_run["written"]] == list(EXPERIMENTS)
     report = (out / "REPORT.md").read_text(encoding="utf-8")
     for name in EXPERIMENTS:
         png = (out / f"{name}.png").read_bytes()
@@ -53,21 +116,56 @@ def test_every_experiment_writes_png_json_and_report(quick_run: dict) -> None:
         assert payload["seed"] == SEED and payload["quick"] is True
         assert payload["statement"] and payload["settings"] and payload["versions"]["numpy"]
         assert f"`{name}`" in report
+        assert payload["comparison"]
         for row in payload["comparison"]:
             assert row["verdict"] in ("agreed", "differs")
+            assert row["quantity"] and row["paper"] and row["ours"] and row["rule"]
+            assert isinstance(row["values"], dict) and row["values"]
             if row["verdict"] == "differs":
                 assert row["why"], f"{name}: a differing row must say why: {row['quantity']}"
 
 
-def test_json_is_reproducible_under_the_same_seed(quick_run: dict) -> None:
+def test_outputs_cite_the_papers_not_internal_notes(quick_run: dict) -> None:
+    out: Path = quick_run["out"]
+    texts = [(out / "REPORT.md").read_text(encoding="utf-8")]
+    for payload in quick_run["json"].values():
+        texts.append(json.dumps({k: payload[k] for k in ("statement", "settings", "comparison",
+                                                          "tables")}))
+    for text in texts:
+        for word in NOTES:
+            assert word not in text, word
+    assert "arXiv 2308.16898" in texts[0] and "arXiv 2306.13596" in texts[0]
+
+
+def test_json_and_report_are_reproducible_under_the_same_seed(quick_run: dict) -> None:
     name = "regularization_path"
     text = (quick_run["out"] / f"{name}.json").read_text(encoding="utf-8")
-    assert dumps(run_experiment(name, True, SEED).payload()) == text
-    other = run_experiment(name, True, SEED + 1).payload()
+    with threadpool_limits(limits=1):
+        again = [run_experiment(name, True, SEED) for _ in range(2)]
+        other = run_experiment(name, True, SEED + 1).payload()
+    assert dumps(again[0].payload()) == text
+    assert report_markdown(again[:1], quick=True, seed=SEED) == report_markdown(
+        again[1:], quick=True, seed=SEED)
     assert other["data"] != json.loads(text)["data"]
 
 
+def test_cli_reproduce_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from attnsvm.properties.cli import main
+
+    name = "regularization_path"
+    assert main(["reproduce", name, "--quick", "--out", str(tmp_path), "--seed", str(SEED),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    [exp] = summary["experiments"]
+    payload = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+    assert exp["name"] == name and exp["comparison"] == payload["comparison"]
+    assert exp["agreed"] + exp["differs"] == len(payload["comparison"])
+    assert (tmp_path / "REPORT.md").is_file()
+
+
 def test_unknown_experiment_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from attnsvm.properties.cli import main
+
     assert main(["reproduce", "local_convergence", "no_such_experiment"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no_such_experiment" in err

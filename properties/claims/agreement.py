@@ -1,7 +1,9 @@
 """Agreement of the symbolic layer's exported predicates with the numeric layer (issue: claims,
 item 12). symbolic/ and reference/ never import each other; their agreement is itself a claim.
 Each record compares one sympy-derived predicate (lambdified) with the independent numpy/cvxpy
-computation on hypothesis-generated instances, with the tolerance as data.
+computation on hypothesis-generated instances, with the tolerance as data. Tolerance keys:
+``relative`` (the numbers' agreement), ``decision`` (the threshold of a 0/1 gap that says whether
+the two layers decide a yes/no question differently).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from hypothesis import strategies as st
 from attnsvm.properties.claims.common import (
     build_problem,
     evidence,
-    out_of_scope,
     problem_spec_strategy,
 )
-from attnsvm.properties.registry import Claim
+from attnsvm.properties.premises import Premise
+from attnsvm.properties.registry import Claim, Source
 from attnsvm.properties.verdicts import Evidence, Expected
 from attnsvm.reference.attention.gradients import grad_KQ, grad_p, grad_W
 from attnsvm.reference.attention.models import LinearHead, probabilities
@@ -29,10 +31,18 @@ from attnsvm.reference.svm.nuclear import solve_nuclear_svm
 from attnsvm.reference.svm.selection import optimal_tokens
 from attnsvm.symbolic.registry import get as derivation
 
-TOL: dict[str, float] = {"gradient": 1e-10, "svm": 1e-7, "bound": 1e-12, "nuclear": 1e-7}
-SRC = "attnsvm symbolic derivation vs reference numerics"
+TFSVM = "Tarzanagh, Li, Thrampoulidis, Oymak, Transformers as Support Vector Machines"
+TFSVM_ARXIV = "2308.16898"
+MMTS_ARXIV = "2306.13596"
 _seeds = st.integers(0, 2**31 - 1)
 _losses = st.sampled_from(["logistic", "exponential", "correlation"])
+
+# Named float64 constants (not tolerances):
+_TINY = 1e-300  # floor of a denominator (far above float64's smallest normal, 2.2e-308)
+_UNDERFLOW = 1e-290  # lower bounds below this are lost to float64 underflow: not compared
+_EXP_ROUNDOFF = 32 * np.finfo(np.float64).eps  # round-off of exp(sum of terms), per unit size
+# symbolic active_set_svm enumerates the 2^K active sets and refuses K > 14 constraints
+_MAX_ENUMERATED = 14
 
 
 def _pred(name: str, predicate: str):
@@ -41,7 +51,7 @@ def _pred(name: str, predicate: str):
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), _TINY))
 
 
 def _matrix(
@@ -52,6 +62,49 @@ def _matrix(
     return G * ((spec["scale"] if norm is None else norm) / np.linalg.norm(G))
 
 
+# ----------------------------------------------------------------------------- premises
+def _family(name: str):
+    return lambda inst, _tol: inst.get("family") == name
+
+
+PAPER_FAMILY = Premise("paper_family", "paper family", _family("paper"))
+EQUAL_SCORES_FAMILY = Premise("equal_scores_family", "equal-scores family",
+                              _family("equal-scores"))
+SMALL_PARAMETERS = Premise(
+    "small_parameters",
+    "parameters of Frobenius norm <= 3 (away from saturation, where the symbolic predicate's "
+    "literal formula cancels; the bound is the tolerance 'max_norm')",
+    lambda inst, tol: float(inst["scale"]) <= tol["max_norm"],
+)
+FEW_CONSTRAINTS = Premise(
+    "few_constraints",
+    f"small instances (at most {_MAX_ENUMERATED} constraints)",
+    lambda inst, _tol: int(inst["n"]) * (int(inst["T"]) - 1) <= _MAX_ENUMERATED,
+)
+SATURATION_SCALES = Premise(
+    "paper_random_w",
+    "paper family; random W at the scales c of the protocol's 'scales' ({0.5, 5, 50, 500})",
+    _family("paper"),
+)
+GENERIC_SCORES = Premise("generic_scores", "paper family (generic scores)", _family("paper"))
+PUSHED_AWAY = Premise(
+    "pushed_away",
+    "W = a W^mm/||W^mm|| + noise with a < 0",
+    lambda inst, _tol: float(inst["a"]) < 0,
+)
+PAPER_D1 = Premise(
+    "paper_d1",
+    "paper family with d = 1",
+    lambda inst, _tol: inst.get("family") == "paper" and int(inst["d"]) == 1,
+)
+NGD_STEP = Premise(
+    "paper_eta",
+    "paper family, eta (the instance's scale) drawn in [0.1, 20]",
+    lambda inst, _tol: inst.get("family") == "paper" and float(inst["scale"]) > 0,
+)
+
+
+# ----------------------------------------------------------------------------- checks
 def _gradient_scale(p, q: np.ndarray, loss: str) -> float:
     """Size of the computation behind a gradient: sum_i |l'_i|/n sum_t s_it (|h_it| + |f_i|)
     ||x_it||, for effective queries q (n, d). Summation error is bounded by eps times this, so it
@@ -66,7 +119,9 @@ def _gradient_scale(p, q: np.ndarray, loss: str) -> float:
     return float(np.sum(lp * mags.sum(axis=1)))
 
 
-def check_gradients(spec: Mapping[str, Any]) -> Evidence:
+def check_gradients(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Symbolic grad_W, grad_KQ, grad_p (sympy's differentiation, lambdified) vs reference.
 
     Parameters have norm <= 3 (|logits| <= 3 with unit tokens): the symbolic predicate evaluates
@@ -76,9 +131,11 @@ def check_gradients(spec: Mapping[str, Any]) -> Evidence:
     which bounds the result and is what round-off scales with when contributions cancel."""
     p = build_problem(spec)
     loss = spec["loss"]
+    salt = protocol["seed_offsets"]
     W = _matrix(spec, p.d, p.d)
-    K, Q = (_matrix(spec, p.d, 2, k, norm=float(np.sqrt(spec["scale"]))) for k in (1, 2))
-    pr = _matrix(spec, 1, p.d, 3)[0]
+    K, Q = (_matrix(spec, p.d, 2, k, norm=float(np.sqrt(spec["scale"])))
+            for k in (salt["K"], salt["Q"]))
+    pr = _matrix(spec, 1, p.d, salt["p"])[0]
     head = LinearHead(p.v)
     zmax = float(np.max(np.linalg.norm(p.Z, axis=1)))
     spec2 = lambda M: float(np.linalg.norm(M, 2))  # noqa: E731
@@ -99,19 +156,20 @@ def check_gradients(spec: Mapping[str, Any]) -> Evidence:
                       ) / (_gradient_scale(p, q_p, loss) * spec2(W))
     worst = max(errs.values())
     return evidence(
-        "ok" if worst <= TOL["gradient"] else "counterexample",
+        "ok" if worst <= tol["relative"] else "counterexample",
         worst,
-        TOL["gradient"],
+        tol["relative"],
         details=errs,
     )
 
 
-def check_dual_solver(spec: Mapping[str, Any]) -> Evidence:
+def check_dual_solver(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Symbolic active-set Att-SVM (exact enumeration) vs the reference dual solver."""
+    decision = tol["decision"]
     p = build_problem(spec)
     opt = optimal_tokens(p)
-    if not opt.unique:
-        return out_of_scope("tied optimal tokens")
     A, Zk, _ = _pred("att-svm-dual", "constraint_vectors")(p.X, p.Z, opt.tokens)
     sym = _pred("att-svm-dual", "active_set_svm")(A, Zk)
     try:
@@ -120,57 +178,58 @@ def check_dual_solver(spec: Mapping[str, Any]) -> Evidence:
         return evidence(
             "ok" if sym is None else "counterexample",
             0.0 if sym is None else 1.0,
-            0.5,
+            decision,
             details={"reference": "infeasible", "symbolic": sym is not None},
         )
     if sym is None:
-        return evidence("counterexample", 1.0, 0.5, note="symbolic solver found no solution")
+        return evidence("counterexample", 1.0, decision,
+                        note="symbolic solver found no solution")
     kkt = _pred("att-svm-dual", "kkt_residuals")(ref.W, ref.lam, A, Zk)
     err = _rel(ref.W, sym[0])
     worst = max(err, max(abs(x) for x in kkt.values()) / max(1.0, float(np.max(np.abs(ref.W)))))
     return evidence(
-        "ok" if worst <= TOL["svm"] else "counterexample",
+        "ok" if worst <= tol["relative"] else "counterexample",
         worst,
-        TOL["svm"],
+        tol["relative"],
         details={"W_rel_error": err, "kkt": kkt},
     )
 
 
-def check_saturation_bounds(spec: Mapping[str, Any]) -> Evidence:
+def check_saturation_bounds(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Symbolic bounds e^{-c gap}/(1+e^{-c gap}) <= 1 - s_max <= (T-1)e^{-c gap}/(1+(T-1)e^{-c gap})
-    vs the reference softmax on a problem's logits at scale c."""
+    vs the reference softmax on a problem's logits at each scale c of the protocol's ``scales``."""
     p = build_problem(spec)
     W = _matrix(spec, p.d, p.d)
     worst = -np.inf
-    eps = np.finfo(np.float64).eps
-    for c in (0.5, 5.0, 50.0, 500.0):
+    for c in protocol["scales"]:
         s = probabilities(p.X, c * W, p.Z)
         logits = np.einsum("ntd,de,ne->nt", p.X, W, p.Z)
         # round-off allowed: exp of an exponent summed from terms of this size
         cond = c * float(np.max(np.abs(p.X) @ np.abs(W) @ np.abs(p.Z).T))
-        allowed = TOL["bound"] + 32 * eps * cond
+        allowed = tol["relative"] + _EXP_ROUNDOFF * cond
         for i in range(p.n):
             top = int(np.argmax(s[i]))
             mass = float(np.sum(np.delete(s[i], top)))
             gap = _pred("softmax-saturation", "score_gap")(logits[i])
             lo = float(_pred("softmax-saturation", "saturation_lower_bound")(gap, p.T, c))
             hi = float(_pred("softmax-saturation", "saturation_tight_upper_bound")(gap, p.T, c))
-            if lo < 1e-290:
+            if lo < _UNDERFLOW:
                 continue
             worst = max(worst, max((lo - mass) / lo, (mass - hi) / hi) / allowed)
     return evidence("ok" if worst <= 1.0 else "counterexample", worst, 1.0,
                     note="gap = largest violation over the round-off allowed at that scale")
 
 
-def check_descent_equal(spec: Mapping[str, Any]) -> Evidence:
+def check_descent_equal(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Equal non-optimal scores: <-grad L(W), W^mm> > 0 at random W (the symbolic descent
     condition), and the symbolic expression equals the reference gradient's inner product."""
     p = build_problem(spec)
     opt = optimal_tokens(p).tokens
-    try:
-        W_mm = solve_att_svm(p, opt).W
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+    W_mm = solve_att_svm(p, opt).W  # feasible: premise feasible_opt
     W = _matrix(spec, p.d, p.d)
     sym = float(
         _pred("descent-condition", "descent_inner_product")(
@@ -179,7 +238,7 @@ def check_descent_equal(spec: Mapping[str, Any]) -> Evidence:
     )
     g, _ = grad_W(p.X, p.Y, W, p.Z, LinearHead(p.v), spec["loss"])
     num = float(-np.sum(g * W_mm))
-    agree = abs(sym - num) <= 1e-9 * max(abs(num), 1e-300) + 1e-300
+    agree = abs(sym - num) <= tol["relative"] * max(abs(num), _TINY) + _TINY
     positive = num > 0 or (num == 0 and sym == 0)
     status = "ok" if (agree and positive) else "counterexample"
     return evidence(
@@ -187,16 +246,12 @@ def check_descent_equal(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_descent_generic(spec: Mapping[str, Any]) -> Evidence:
+def check_descent_generic(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit: without equal non-optimal scores <-grad L(W), W^mm> can be negative."""
     p = build_problem(spec)
-    opt = optimal_tokens(p)
-    if not opt.unique:
-        return out_of_scope("tied optimal tokens")
-    try:
-        W_mm = solve_att_svm(p, opt.tokens).W
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+    W_mm = solve_att_svm(p, optimal_tokens(p).tokens).W  # premise feasible_opt
     # attention pushed away from the SVM direction: W = a W^mm/||W^mm|| + noise, a < 0
     W = spec["a"] * W_mm / np.linalg.norm(W_mm) + _matrix(spec, p.d, p.d)
     g, _ = grad_W(p.X, p.Y, W, p.Z, LinearHead(p.v), spec["loss"])
@@ -210,8 +265,11 @@ def check_descent_generic(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_feasibility_d1(spec: Mapping[str, Any]) -> Evidence:
+def check_feasibility_d1(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """d = 1: the symbolic sign criterion and min-norm formula vs the reference solver."""
+    decision = tol["decision"]
     p = build_problem(spec)
     rng = np.random.default_rng(spec["seed"])
     alpha = rng.integers(0, p.T, size=p.n)
@@ -223,7 +281,7 @@ def check_feasibility_d1(spec: Mapping[str, Any]) -> Evidence:
         return evidence(
             "ok" if not feas else "counterexample",
             float(feas),
-            0.5,
+            decision,
             details={
                 "symbolic_feasible": feas,
                 "reference": "infeasible",
@@ -232,42 +290,43 @@ def check_feasibility_d1(spec: Mapping[str, Any]) -> Evidence:
         )
     w = _pred("feasibility", "d1_min_norm")(p.X, p.Z, alpha)
     if not feas or w is None:
-        return evidence("counterexample", 1.0, 0.5, note="reference solved an infeasible case")
+        return evidence("counterexample", 1.0, decision,
+                        note="reference solved an infeasible case")
     err = abs(float(ref.W[0, 0]) - w) / abs(w)
     return evidence(
-        "ok" if err <= TOL["svm"] else "counterexample",
+        "ok" if err <= tol["relative"] else "counterexample",
         err,
-        TOL["svm"],
+        tol["relative"],
         details={"w_symbolic": w, "w_reference": float(ref.W[0, 0])},
     )
 
 
-def check_variational_nuclear(spec: Mapping[str, Any]) -> Evidence:
+def check_variational_nuclear(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """The balanced split of the reference nuclear-norm SVM solution costs ||W||_* (symbolic
-    variational formula) and reproduces W."""
+    variational formula) and reproduces W. Att-SVM* has the constraints of Att-SVM, so the
+    premise feasible_opt makes it feasible."""
     p = build_problem(spec)
-    opt = optimal_tokens(p)
-    if not opt.unique:
-        return out_of_scope("tied optimal tokens")
-    try:
-        sol = solve_nuclear_svm(p, opt.tokens)
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+    sol = solve_nuclear_svm(p, optimal_tokens(p).tokens)
     K, Q = _pred("variational-nuclear-norm", "balanced_factors")(sol.W)
     cost = float(_pred("variational-nuclear-norm", "factorization_cost")(K, Q))
     err = max(abs(cost - sol.objective) / sol.objective, _rel(K @ Q.T, sol.W))
     return evidence(
-        "ok" if err <= TOL["nuclear"] else "counterexample",
+        "ok" if err <= tol["relative"] else "counterexample",
         err,
-        TOL["nuclear"],
+        tol["relative"],
         details={"cost": cost, "objective": sol.objective},
     )
 
 
-def check_ngd_displacement(spec: Mapping[str, Any]) -> Evidence:
-    """Normalized GD iterates stay within the symbolic bound ||W_k - W_0|| <= k eta."""
+def check_ngd_displacement(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """Normalized GD iterates stay within the symbolic bound ||W_k - W_0|| <= k eta (up to the
+    relative slack ``relative``)."""
     p = build_problem(spec)
-    steps = 40
+    steps = int(protocol["steps"])
     res = train_W(
         p.X,
         p.Y,
@@ -287,7 +346,7 @@ def check_ngd_displacement(spec: Mapping[str, Any]) -> Evidence:
         ],
         dtype=float,
     )
-    worst = float(np.max(disp - bound * (1 + 1e-12)))
+    worst = float(np.max(disp - bound * (1 + tol["relative"])))
     return evidence("ok" if worst <= 0 else "counterexample", worst, 0.0)
 
 
@@ -305,53 +364,85 @@ def _with(extra: dict[str, st.SearchStrategy], family: str = "paper", **kw: Any)
 
 _gradient_extra = {"w_seed": _seeds, "scale": st.floats(0.05, 3.0), "loss": _losses}
 
+
+def _spec(family: str = "paper", n: int = 2, T: int = 3, d: int = 4, **extra: Any) -> dict:
+    return {"family": family, "n": n, "T": T, "d": d, "seed": 0, "options": {}, **extra}
+
+
 CLAIMS = [
     Claim(
         id="agree.gradients",
-        source=f"{SRC}: derivation 'gradient' (TF-SVM Sec. 2 chain rule; MMTS prompt gradient)",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="Sec. 2, the W- and (K, Q)-parameterised risks, and the prompt model of "
+            f"arXiv {MMTS_ARXIV} (Sec. 2): their closed-form gradients, symbolic derivation "
+            "'gradient'",
+        ),
         statement="The sympy-derived closed-form gradients in W, (K, Q) and p equal the reference "
         "gradients to 1e-10 relative to the size of the computation, for every loss.",
-        conditions="paper family; parameters of Frobenius norm <= 3 (away from saturation, where "
-        "the symbolic predicate's literal formula cancels)",
         instances=_with(_gradient_extra),
         check=check_gradients,
         expected=Expected.HOLDS,
-        tolerances={"relative": TOL["gradient"]},
+        samples=(_spec(w_seed=0, scale=1.0, loss="logistic"),
+                 _spec(n=3, T=4, d=3, w_seed=1, scale=3.0, loss="correlation")),
+        requires=(PAPER_FAMILY, SMALL_PARAMETERS),
+        tolerances={"relative": 1e-10, "max_norm": 3.0},
+        protocol={"seed_offsets": {"K": 1, "Q": 2, "p": 3}},
         budget={"ci": 10, "dev": 60, "deep": 600},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.att-svm-dual",
-        source=f"{SRC}: derivation 'att-svm-dual' (KKT, dual kernel (a.b)(z.w))",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="Sec. 2, the Att-SVM problem: its Lagrangian, KKT system and dual with kernel "
+            "(a.b)(z.w) (symbolic derivation 'att-svm-dual')",
+        ),
         statement="The exact active-set solution of the symbolic KKT system equals the reference "
         "dual solver's W^mm, whose (W, lambda) satisfy the symbolic KKT residuals.",
-        conditions="small instances (at most 14 constraints), unique optimal tokens",
         instances=problem_spec_strategy("paper", (1, 3), (2, 4), (0, 2), overparameterized=True),
         check=check_dual_solver,
         expected=Expected.HOLDS,
-        tolerances={"relative": TOL["svm"]},
+        samples=(_spec(d=3),),
+        requires=(FEW_CONSTRAINTS, "unique_opt"),
+        tolerances={"relative": 1e-7, "decision": 0.5},
         budget={"ci": 10, "dev": 60, "deep": 600},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.saturation-bounds",
-        source=f"{SRC}: derivation 'softmax-saturation'",
+        source=Source(
+            paper="attnsvm symbolic derivation 'softmax-saturation' (hardmax limit of softmax), "
+            f"applied to the Att-SVM ray of {TFSVM}",
+            arxiv=TFSVM_ARXIV,
+            where="softmax along W = R W^mm/||W^mm||, whose score gaps are at least "
+            "R/||W^mm|| (margin 1/||W^mm||)",
+        ),
         statement="The reference softmax's non-selected mass lies within the symbolic bounds "
         "q/(1+q) and (T-1)q/(1+(T-1)q), q = exp(-c gap).",
-        conditions="paper family; random W at scales c in {0.5, 5, 50, 500}",
         instances=_with({"w_seed": _seeds, "scale": st.floats(0.1, 3.0)}, T=(2, 8)),
         check=check_saturation_bounds,
         expected=Expected.HOLDS,
-        tolerances={"relative": TOL["bound"]},
+        samples=(_spec(n=3, T=5, w_seed=0, scale=1.0),),
+        requires=(SATURATION_SCALES,),
+        tolerances={"relative": 1e-12},
+        protocol={"scales": [0.5, 5.0, 50.0, 500.0]},
         budget={"ci": 10, "dev": 60, "deep": 600},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.descent-equal-scores",
-        source=f"{SRC}: derivation 'descent-condition' (TF-SVM global-convergence lemma)",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="global convergence of GD when all non-optimal tokens of an input score "
+            "equally (theorem and assumption numbers not confirmed): the descent condition "
+            "<-grad L(W), W^mm> > 0, symbolic derivation 'descent-condition'",
+        ),
         statement="With equal non-optimal scores, <-grad L(W), W^mm> > 0 for every W, and the "
         "symbolic covariance form equals the reference gradient's inner product.",
-        conditions="equal-scores family, feasible",
         instances=_with(
             _gradient_extra,
             family="equal-scores",
@@ -362,14 +453,22 @@ CLAIMS = [
         ),
         check=check_descent_equal,
         expected=Expected.HOLDS,
+        samples=(_spec("equal-scores", w_seed=0, scale=1.0, loss="logistic"),),
+        requires=(EQUAL_SCORES_FAMILY, "feasible_opt"),
+        tolerances={"relative": 1e-9},
         budget={"ci": 10, "dev": 60, "deep": 600},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.descent-generic",
-        source=f"{SRC}: derivation 'descent-condition' (limit found by the symbolic layer)",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="the equal-score condition of its global GD convergence result: without it "
+            "the descent condition fails (an exact instance of symbolic derivation "
+            "'descent-condition')",
+        ),
         statement="(naive) <-grad L(W), W^mm> > 0 for every W on any data.",
-        conditions="paper family (generic scores); W = a W^mm/||W^mm|| + noise with a < 0",
         instances=_with(
             {
                 "w_seed": _seeds,
@@ -384,41 +483,69 @@ CLAIMS = [
         ),
         check=check_descent_generic,
         expected=Expected.FAILS,
+        samples=(_spec(n=1, T=4, d=4, w_seed=0, scale=1.0, loss="logistic", a=-4.0),),
+        requires=(GENERIC_SCORES, PUSHED_AWAY, "feasible_opt"),
         budget={"ci": 30, "dev": 100, "deep": 1000},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.feasibility-d1",
-        source=f"{SRC}: derivation 'feasibility' (Gordan's alternative, d = 1)",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="feasibility of Att-SVM, worked out for d = 1 by Gordan's theorem of the "
+            "alternative (symbolic derivation 'feasibility')",
+        ),
         statement="For d = 1 the symbolic sign criterion decides feasibility exactly as the "
         "reference solver (with its Farkas certificate), and w^mm = 1/min b.",
-        conditions="paper family with d = 1",
         instances=problem_spec_strategy("paper", (1, 4), (2, 4), (1, 1)),
         check=check_feasibility_d1,
         expected=Expected.HOLDS,
+        samples=(_spec(n=1, T=2, d=1), _spec(n=3, T=4, d=1)),
+        requires=(PAPER_D1,),
+        tolerances={"relative": 1e-7, "decision": 0.5},
         budget={"ci": 15, "dev": 80, "deep": 800},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.variational-nuclear-norm",
-        source=f"{SRC}: derivation 'variational-nuclear-norm'",
+        source=Source(
+            paper=TFSVM,
+            arxiv=TFSVM_ARXIV,
+            where="the (K, Q) parameterisation's bias to the nuclear-norm Att-SVM*, which rests "
+            "on ||W||_* = min_{K Q^T = W} (||K||^2 + ||Q||^2)/2 (Srebro, Rennie, Jaakkola 2005; "
+            "Recht, Fazel, Parrilo 2010): symbolic derivation 'variational-nuclear-norm'",
+        ),
         statement="The balanced SVD split of the reference nuclear-norm SVM solution W* has cost "
         "(||K||^2+||Q||^2)/2 = ||W*||_* and K Q^T = W*.",
-        conditions="paper family, unique optimal tokens, feasible",
         instances=problem_spec_strategy("paper", (1, 4), (2, 4), (0, 2), overparameterized=True),
         check=check_variational_nuclear,
         expected=Expected.HOLDS,
+        samples=(_spec(d=3),),
+        requires=(PAPER_FAMILY, "feasible_opt"),
+        tolerances={"relative": 1e-7},
         budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),
     Claim(
         id="agree.ngd-displacement",
-        source=f"{SRC}: derivation 'normalized-gd'",
+        source=Source(
+            paper=f"{TFSVM}; Tarzanagh, Li, Zhang, Oymak, Max-Margin Token Selection in "
+            "Attention Mechanism",
+            arxiv=MMTS_ARXIV,
+            where="the optimizer of the official experiments, gradient normalized at every "
+            "iteration (README of github.com/ucr-optml/max_margin_attention): symbolic "
+            "derivation 'normalized-gd'",
+            confirmed=True,
+        ),
         statement="Reference normalized GD satisfies ||W_k - W_0||_F <= k eta at every step.",
-        conditions="paper family, eta drawn in [0.1, 20]",
         instances=_with({"w_seed": _seeds, "scale": st.floats(0.1, 20.0)}),
         check=check_ngd_displacement,
         expected=Expected.HOLDS,
+        samples=(_spec(w_seed=0, scale=1.0),),
+        requires=(NGD_STEP,),
+        tolerances={"relative": 1e-12},
+        protocol={"steps": 40},
         budget={"ci": 8, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from attnsvm.properties.premises import require
 from attnsvm.properties.verdicts import Evidence, Status
 from attnsvm.reference.attention.families import make_problem
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.attention.training import correlation, log_checkpoints, train_W, uniform_init
 from attnsvm.reference.errors import InfeasibleSVM
 from attnsvm.reference.svm.frobenius import solve_att_svm
-from attnsvm.reference.svm.selection import optimal_tokens
 
 SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax prob exceeds this
 
@@ -78,6 +78,13 @@ def out_of_scope(note: str, **details: Any) -> Evidence:
     )
 
 
+def require_saturated(min_max_prob: float, tol: Mapping[str, Any]) -> None:
+    """Inside a check: stop with the premise ``saturated`` (inconclusive) unless the smallest
+    selected softmax probability reached the tolerance ``saturated``."""
+    m = float(min_max_prob)
+    require("saturated", not m < tol["saturated"], min_max_prob=m)
+
+
 def svm_direction(
     problem: AttentionProblem, select: Sequence[int] | np.ndarray
 ) -> np.ndarray | None:
@@ -86,11 +93,6 @@ def svm_direction(
         return solve_att_svm(problem, np.asarray(select)).W
     except InfeasibleSVM:
         return None
-
-
-def unique_opt(problem: AttentionProblem) -> np.ndarray | None:
-    opt = optimal_tokens(problem)
-    return opt.tokens if opt.unique else None
 
 
 def train_runs(

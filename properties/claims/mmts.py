@@ -1,8 +1,17 @@
 """Claims of "Max-Margin Token Selection in Attention Mechanism" (Tarzanagh, Li, Zhang, Oymak,
 arXiv 2306.13596v4, NeurIPS 2023): prompt attention f(X) = <X v, softmax(X W p)>, keys
-k_it = W^T x_it (rows of X W). Theorem numbers UNVERIFIED (catalog claims-tfsvm.md, MMTS-...).
-The official examples (single_input_converge, joint_training, diff_loss_function) are built
-exactly as the official notebooks describe them; hypothesis varies their free parameters.
+k_it = W^T x_it (rows of X W). Theorem numbers are not confirmed against the paper's text; the
+sources describe the results in words. The official examples (single_input_converge,
+joint_training, diff_loss_function of github.com/ucr-optml/max_margin_attention) are built exactly
+as the official notebooks build them; hypothesis varies their free parameters.
+
+MMTS instances are not attention-problem specs ({family, n, T, d, seed}) but ``{"kind": ...}``
+dicts (``build_instance``), so the premises here are written for them rather than taken from the
+built-in attention-problem premises.
+
+Tolerances: ``one_minus_corr`` (1 - correlation with the predicted direction), ``saturated`` (a
+run has selected its tokens when every max softmax probability reaches it), ``offset`` and
+``certificate``. Protocol: ``steps``, ``lr`` (0.1, the step of every official notebook), ``runs``.
 """
 
 from __future__ import annotations
@@ -13,54 +22,36 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from attnsvm.properties.claims.common import SATURATED, evidence, out_of_scope
-from attnsvm.properties.registry import Claim
+from attnsvm.properties.claims.common import evidence
+from attnsvm.properties.premises import Premise, require
+from attnsvm.properties.registry import Claim, Source
 from attnsvm.properties.verdicts import Evidence, Expected
 from attnsvm.reference.attention.families import make_problem
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.attention.training import correlation, train_prompt, uniform_init
 from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.svm.mmts_examples import KEY_2D, official_example, rate_weighted_direction
 from attnsvm.reference.svm.prompt import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
 from attnsvm.reference.svm.selection import token_scores
 
-SRC = (
-    "Tarzanagh, Li, Zhang, Oymak, Max-Margin Token Selection in Attention Mechanism, "
-    "arXiv 2306.13596v4"
-)
+PAPER = "Tarzanagh, Li, Zhang, Oymak, Max-Margin Token Selection in Attention Mechanism"
+ARXIV = "2306.13596"
+CODE = "official code github.com/ucr-optml/max_margin_attention"
 
-TOL: dict[str, dict[str, float]] = {
-    "prompt-direction": {"one_minus_corr": 0.05, "steps": 2000},
-    "single-input": {"steps": 1000},
-    "joint": {"one_minus_corr": 0.01, "steps": 4000},
-    "offset": {"offset": 0.1, "steps": 1000},
-}
-
-KEY_2D = np.diag([1.0, 1.0, 0.0])  # official examples: keys are the first two coordinates
+# third token score of the official single_input_converge example: g_converge=False / True
+LOCAL_THIRD_SCORE = 0.0
+GLOBAL_THIRD_SCORE = 0.9
+# the gap reported when a run has no p-SVM direction to align with (GD's selection has an
+# infeasible p-SVM, or it is not the optimal selection): the correlation is taken as 0
+NO_DIRECTION_GAP = 1.0
 
 
 # ----------------------------------------------------------------------------- instances
 def build_instance(spec: Mapping[str, Any]) -> AttentionProblem:
-    """The attention problem of an MMTS spec (official examples or a random family)."""
-    kind = spec["kind"]
-    if kind == "random":
+    """The attention problem of an MMTS spec (an official example, or a random family)."""
+    if spec["kind"] == "random":
         return make_problem(spec["family"], spec["n"], spec["T"], spec["d"], spec["seed"])
-    if kind == "single-input":
-        third = spec["third_score"]
-        X = np.array([[[-0.1, 1.0, 1.0], [1.0, 0.0, 0.9], [0.0, 0.0, third]]])
-        return AttentionProblem(X, [1.0], [0.0, 0.0, 1.0], np.zeros((1, 3)))
-    if kind == "joint":
-        third = spec["third_token"]
-        X = np.array([[[0, 0], [1, 1]], [[0, 0], [1, -1]], [[0, 0], third]], dtype=float)
-        return AttentionProblem(X, [1.0, -1.0, 1.0], spec["v0"], np.zeros((3, 2)))
-    if kind == "loss-offset":
-        C = spec["C"]
-        X = np.array([[[0, 0, 0], [1, 1, C]], [[0, 0, 0], [1, -1, 1]]], dtype=float)
-        return AttentionProblem(X, [1.0, 1.0], [0.0, 0.0, 1.0], np.zeros((2, 3)))
-    raise ValueError(f"unknown MMTS instance kind {kind!r}")
-
-
-def _key(spec: Mapping[str, Any]) -> np.ndarray | None:
-    return KEY_2D if spec["kind"] in ("single-input", "loss-offset") else None
+    return official_example(spec)
 
 
 def _prompt_locally_optimal(p: AttentionProblem, alpha: np.ndarray, sol) -> bool:
@@ -70,26 +61,107 @@ def _prompt_locally_optimal(p: AttentionProblem, alpha: np.ndarray, sol) -> bool
     return all(g[i, alpha[i]] > g[i, t] for i, t in pairs)
 
 
+def _prompt_locally_optimal(p: AttentionProblem, alpha: np.ndarray, sol) -> bool:
+    """MMTS local optimality: every support token of p^mm_alpha scores strictly below alpha_i."""
+    g = token_scores(p)
+    pairs = np.asarray(sol.support).reshape(-1, 2)
+    return all(g[i, alpha[i]] > g[i, t] for i, t in pairs)
+
+
+def _opt_tokens(p: AttentionProblem) -> np.ndarray:
+    return np.argmax(token_scores(p), axis=1)
+
+
+# ----------------------------------------------------------------------------- premises
+def _random_wide(family: str):
+    def holds(inst: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+        return (inst.get("kind") == "random" and inst.get("family") == family
+                and int(inst["d"]) >= int(inst["n"]) * (int(inst["T"]) - 1))
+
+    return holds
+
+
+def _opt_p_svm_feasible(inst: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+    p = build_instance(inst)
+    try:
+        solve_prompt_svm(p, _opt_tokens(p))
+    except InfeasibleSVM:
+        return False
+    return True
+
+
+PAPER_WIDE = Premise(
+    "paper_wide",
+    "paper family with d >= n(T-1) (the shared p-SVM is then feasible generically)",
+    _random_wide("paper"),
+)
+EQUAL_SCORES_WIDE = Premise(
+    "equal_scores_wide", "equal-scores family with d >= n(T-1)", _random_wide("equal-scores")
+)
+OPT_P_SVM_FEASIBLE = Premise(
+    "opt_p_svm_feasible", "the p-SVM of the optimal tokens is feasible", _opt_p_svm_feasible
+)
+SINGLE_INPUT_LOCAL = Premise(
+    "single_input_local",
+    "official single-input example: n=1, T=3, W=diag(1,1,0), p(0)=(0,c,0)",
+    lambda inst, _tol: inst.get("kind") == "single-input"
+    and inst["third_score"] == LOCAL_THIRD_SCORE,
+)
+SINGLE_INPUT_GLOBAL = Premise(
+    "single_input_global",
+    "official single-input example, third score 0.9",
+    lambda inst, _tol: inst.get("kind") == "single-input"
+    and inst["third_score"] == GLOBAL_THIRD_SCORE,
+)
+OFFICIAL_JOINT = Premise(
+    "official_joint",
+    "official joint example (n=3, T=2, d=2), third token varied",
+    lambda inst, _tol: inst.get("kind") == "joint",
+)
+OFFICIAL_JOINT_KAPPA = Premise(
+    "official_joint_kappa",
+    "official joint example, third token varied, kappa in {1, 2, 4} (any kappa > 0 is in scope)",
+    lambda inst, _tol: inst.get("kind") == "joint" and float(inst["kappa"]) > 0,
+)
+JOINT_SVMS_FEASIBLE = Premise(
+    "joint_svms_feasible",
+    "the head SVM (v^mm) and the relaxed p-SVM of the run's selection are feasible",
+)
+HEAD_SVM_FEASIBLE = Premise(
+    "head_svm_feasible", "the head SVM (v^mm) of the run's selection is feasible"
+)
+CERTIFIED_PREDICTION = Premise(
+    "certified_prediction",
+    "the rate-weighted prediction is certified (duality gap <= the tolerance 'certificate') "
+    "with a positive max-min value",
+)
+LOSS_OFFSET_EXAMPLE = Premise(
+    "loss_offset_example",
+    "official two-input example with score scale C",
+    lambda inst, _tol: inst.get("kind") == "loss-offset" and float(inst["C"]) > 0,
+)
+
+
 # ----------------------------------------------------------------------------- checks
-def check_prompt_direction(spec: Mapping[str, Any]) -> Evidence:
+def check_prompt_direction(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Normalized GD on p converges in direction to p^mm of its final selection, which is
     locally optimal (MMTS local/global GD theorems)."""
-    tol = TOL["prompt-direction"]
     p = build_instance(spec)
     res = train_prompt(
-        p.X, p.Y, p.v, uniform_init((1, p.d), spec["init_seed"]), steps=int(tol["steps"])
+        p.X, p.Y, p.v, uniform_init((1, p.d), spec["init_seed"]), steps=int(protocol["steps"]),
+        lr=protocol["lr"],
     )
-    if res.min_max_prob[0] < SATURATED:
-        return evidence(
-            "inconclusive", float("nan"), tol["one_minus_corr"], note="softmax not saturated"
-        )
+    require("saturated", not res.min_max_prob[0] < tol["saturated"],
+            min_max_prob=float(res.min_max_prob[0]))
     alpha = res.selected[0]
     try:
         sol = solve_prompt_svm(p, alpha)
     except InfeasibleSVM:
         return evidence(
             "counterexample",
-            1.0,
+            NO_DIRECTION_GAP,
             tol["one_minus_corr"],
             note="GD's selection has an infeasible p-SVM",
             details={"alpha": alpha.tolist()},
@@ -105,12 +177,41 @@ def check_prompt_direction(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_single_input_global(spec: Mapping[str, Any]) -> Evidence:
+def check_global_equal(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """Equal non-optimal scores: from ``runs`` random inits GD on p selects opt and aligns with
+    p^mm (the premise opt_p_svm_feasible guarantees p^mm exists)."""
+    p = build_instance(spec)
+    opt = _opt_tokens(p)
+    sol = solve_prompt_svm(p, opt)
+    res = train_prompt(
+        p.X, p.Y, p.v, uniform_init((int(protocol["runs"]), p.d), spec["init_seed"]),
+        steps=int(protocol["steps"]), lr=protocol["lr"],
+    )
+    require("saturated", not np.min(res.min_max_prob) < tol["saturated"],
+            min_max_prob=float(np.min(res.min_max_prob)))
+    glob = np.all(res.selected == opt[None], axis=1)
+    corr = correlation(res.params["p"], sol.W[:, 0][None], ndim=1)
+    gap = float(np.max(1 - corr)) if np.all(glob) else NO_DIRECTION_GAP
+    return evidence(
+        "ok" if gap <= tol["one_minus_corr"] else "counterexample",
+        gap,
+        tol["one_minus_corr"],
+        details={"global_runs": int(glob.sum()), "min_corr": float(np.min(corr))},
+    )
+
+
+def check_single_input_global(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit (official single_input_converge, local variant): from p(0) = (0, c, 0) GD can
-    converge to the locally-optimal token 2 (direction (1, 0)), not the global token 1."""
+    converge to the locally-optimal token 2 (direction (1, 0)), not the global token 1.
+    The verdict is the selection; 1 - corr(p, p^mm_global) is reported against the tolerance."""
     p = build_instance(spec)
     p0 = np.array([[0.0, spec["c"], 0.0]])
-    res = train_prompt(p.X, p.Y, p.v, p0, key=KEY_2D, steps=int(TOL["single-input"]["steps"]))
+    res = train_prompt(p.X, p.Y, p.v, p0, key=KEY_2D, steps=int(protocol["steps"]),
+                       lr=protocol["lr"])
     sel = int(res.selected[0][0])
     glob = solve_prompt_svm(p, [0], KEY_2D).W[:, 0]
     c_glob = float(correlation(res.params["p"][0], glob))
@@ -122,58 +223,23 @@ def check_single_input_global(spec: Mapping[str, Any]) -> Evidence:
         return evidence(
             "counterexample",
             1 - c_glob,
-            0.05,
+            tol["one_minus_corr"],
             score=1 - c_glob,
             details=details,
             note="GD converged to a locally-optimal, non-global token",
         )
-    return evidence("ok", 1 - c_glob, 0.05, score=1 - c_glob, details=details)
+    return evidence("ok", 1 - c_glob, tol["one_minus_corr"], score=1 - c_glob, details=details)
 
 
-def check_single_input_equal(spec: Mapping[str, Any]) -> Evidence:
+def check_single_input_equal(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Global variant (g_converge=True): the third token's score raised to 0.9 makes token 2
     non-locally-optimal, so every init converges to the global token."""
-    ev = check_single_input_global(spec)
-    return ev
+    return check_single_input_global(spec, tol, protocol)
 
 
-def rate_weighted_direction(
-    p: AttentionProblem, alpha: np.ndarray, v_dir: np.ndarray, kappa: float
-) -> dict[str, Any]:
-    """[DER] Limit direction of joint NGD when ||v|| / ||p|| -> kappa:
-
-        p* = argmax_{||p|| <= 1} min_{i, t != alpha_i} kappa mu_i + (k_{i alpha_i} - k_it)^T p,
-
-    mu_i = Y_i v_dir^T x_{i alpha_i} (v_dir = v^mm/||v^mm||): input i's p-gradient carries the
-    weight exp(-||v|| mu_i - ||p|| rho_it), so the slowest-decaying exponent wins. kappa -> inf
-    recovers MMTS's relaxed SVM (inputs with mu_i > min mu drop out). Solved with cvxpy +
-    Clarabel and certified by the minimax dual min_{lambda in simplex} lambda^T c + ||A^T lambda||.
-    """
-    import cvxpy as cp
-
-    keys = p.X
-    rows, offs = [], []
-    mu = p.Y * (keys[np.arange(p.n), alpha] @ v_dir)
-    for i in range(p.n):
-        for t in range(p.T):
-            if t != alpha[i]:
-                rows.append(keys[i, alpha[i]] - keys[i, t])
-                offs.append(kappa * mu[i])
-    A, c = np.array(rows), np.array(offs)
-    x, tt = cp.Variable(p.d), cp.Variable()
-    cons = [c + A @ x >= tt, cp.norm(x, 2) <= 1]
-    cp.Problem(cp.Maximize(tt), cons).solve(solver=cp.CLARABEL)
-    lam = np.clip(np.asarray(cons[0].dual_value, dtype=float).ravel(), 0, None)
-    lam = lam / lam.sum()
-    xs = np.asarray(x.value, dtype=float)
-    lower = float(
-        np.min(c + A @ xs) if np.linalg.norm(xs) <= 1 else np.min(c + A @ xs) / np.linalg.norm(xs)
-    )
-    upper = float(lam @ c + np.linalg.norm(A.T @ lam))
-    return {"p": xs, "value": lower, "duality_gap": upper - lower, "mu": mu.tolist()}
-
-
-def _joint_run(spec: Mapping[str, Any]):
+def _joint_run(spec: Mapping[str, Any], protocol: Mapping[str, Any]):
     p = build_instance(spec)
     res = train_prompt(
         p.X,
@@ -181,23 +247,25 @@ def _joint_run(spec: Mapping[str, Any]):
         np.asarray(spec["v0"]),
         np.array([spec["p0"]]),
         train_v=True,
-        steps=int(TOL["joint"]["steps"]),
-        lr_v_ratio=spec.get("kappa", 1.0),
+        steps=int(protocol["steps"]),
+        lr=protocol["lr"],
+        lr_v_ratio=spec["kappa"],
     )
     alpha = res.selected[0]
     head = solve_head_svm(p, alpha)
     return p, res, alpha, head
 
 
-def check_joint_relaxed(spec: Mapping[str, Any]) -> Evidence:
+def check_joint_relaxed(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit of MMTS's joint (v, p) result under its official optimizer: with equal normalized
     steps for v and p (official joint_training), p need not align with p^relax."""
-    tol = TOL["joint"]
     try:
-        p, res, alpha, head = _joint_run(spec)
+        p, res, alpha, head = _joint_run(spec, protocol)
         relaxed = solve_relaxed_prompt_svm(p, alpha, head=head)
     except InfeasibleSVM:
-        return out_of_scope("an SVM of the joint problem is infeasible")
+        require("joint_svms_feasible", False)
     pv = res.params["p"][0]
     c_rel = float(correlation(pv, relaxed.W[:, 0]))
     c_v = float(correlation(res.params["v"][0], head.W[:, 0]))
@@ -207,8 +275,8 @@ def check_joint_relaxed(spec: Mapping[str, Any]) -> Evidence:
         "corr_v_head": c_v,
         "head_support": relaxed.extra.get("head_support"),
     }
-    if res.min_max_prob[0] < SATURATED:
-        return evidence("inconclusive", 1 - c_rel, tol["one_minus_corr"], details=details)
+    require("saturated", not res.min_max_prob[0] < tol["saturated"],
+            min_max_prob=float(res.min_max_prob[0]), one_minus_corr=1 - c_rel, **details)
     gap = 1 - c_rel
     return evidence(
         "counterexample" if gap > tol["one_minus_corr"] else "ok",
@@ -218,16 +286,17 @@ def check_joint_relaxed(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_joint_rate_weighted(spec: Mapping[str, Any]) -> Evidence:
+def check_joint_rate_weighted(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """[DER] Joint NGD with ||v||/||p|| -> kappa converges to v^mm and to the rate-weighted
     max-min direction p* (``rate_weighted_direction``), which is p^relax only as kappa -> inf."""
-    tol = TOL["joint"]
     try:
-        p, res, alpha, head = _joint_run(spec)
+        p, res, alpha, head = _joint_run(spec, protocol)
     except InfeasibleSVM:
-        return out_of_scope("head SVM infeasible")
+        require("head_svm_feasible", False)
     v_dir = head.W[:, 0] / np.linalg.norm(head.W[:, 0])
-    pred = rate_weighted_direction(p, alpha, v_dir, float(spec.get("kappa", 1.0)))
+    pred = rate_weighted_direction(p, alpha, v_dir, float(spec["kappa"]))
     pv = res.params["p"][0]
     c_pred = float(correlation(pv, pred["p"]))
     c_v = float(correlation(res.params["v"][0], v_dir))
@@ -237,12 +306,13 @@ def check_joint_rate_weighted(spec: Mapping[str, Any]) -> Evidence:
         "corr_v_head": c_v,
         "prediction": pred["p"].tolist(),
         "certificate_gap": pred["duality_gap"],
-        "kappa": spec.get("kappa", 1.0),
+        "kappa": spec["kappa"],
     }
-    if pred["duality_gap"] > 1e-6 or pred["value"] <= 0:
-        return out_of_scope("prediction not certified or non-positive max-min value", **details)
-    if res.min_max_prob[0] < SATURATED:
-        return evidence("inconclusive", 1 - c_pred, tol["one_minus_corr"], details=details)
+    require("certified_prediction",
+            not (pred["duality_gap"] > tol["certificate"] or pred["value"] <= 0),
+            value=pred["value"], **details)
+    require("saturated", not res.min_max_prob[0] < tol["saturated"],
+            min_max_prob=float(res.min_max_prob[0]), one_minus_corr=1 - c_pred, **details)
     gap = max(1 - c_pred, 1 - c_v)
     return evidence(
         "ok" if gap <= tol["one_minus_corr"] else "counterexample",
@@ -252,14 +322,16 @@ def check_joint_rate_weighted(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_loss_offset(spec: Mapping[str, Any]) -> Evidence:
+def check_loss_offset(
+    spec: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit (official diff_loss_function, l(x) = -x): the direction converges to p^mm = (1, 0)
     but p keeps a finite offset 1/2 ln C orthogonal to it (stationarity C e^{-(p1+p2)} =
     e^{-(p1-p2)}), so p(k) - ||p(k)|| p^mm/||p^mm|| does not vanish."""
-    tol = TOL["offset"]
     p = build_instance(spec)
     res = train_prompt(
-        p.X, p.Y, p.v, np.zeros((1, 3)), key=KEY_2D, steps=int(tol["steps"]), loss="correlation"
+        p.X, p.Y, p.v, np.zeros((1, 3)), key=KEY_2D, steps=int(protocol["steps"]),
+        lr=protocol["lr"], loss="correlation",
     )
     pv = res.params["p"][0]
     offset = float(abs(pv[1]))
@@ -313,160 +385,178 @@ def _random_specs(family: str) -> st.SearchStrategy[dict]:
     ).map(make)
 
 
+_JOINT_SAMPLE = {
+    "kind": "joint", "third_token": [0.5, 1.5], "v0": [-1.0, 0.0], "p0": [0.0, -1.0], "kappa": 1.0,
+}  # official joint_training with tight_converge=False
+
 CLAIMS = [
     Claim(
         id="mmts.prompt-gd-direction",
-        source=f"{SRC}; GD on p converges to a locally-optimal p^mm (MMTS-T1/T2, UNVERIFIED)",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where="GD on p converges in direction to the max-margin p^mm separating "
+            "locally-optimal tokens (abstract; the local and global GD convergence theorems)",
+        ),
         statement="Normalized GD on the prompt p converges in direction to p^mm_alpha of its "
         "final selection alpha, and alpha is locally optimal.",
-        conditions="paper family with d >= n(T-1) (the shared p-SVM is then feasible "
-        "generically); softmax saturated",
         instances=_random_specs("paper"),
         check=check_prompt_direction,
         expected=Expected.HOLDS,
-        tolerances=TOL["prompt-direction"],
+        samples=({"kind": "random", "family": "paper", "n": 2, "T": 3, "d": 4, "seed": 0,
+                  "init_seed": 0},),
+        requires=(PAPER_WIDE, "saturated"),
+        tolerances={"one_minus_corr": 0.05, "saturated": 1.0 - 1e-6},
+        protocol={"steps": 2000, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_instance,
         shrink=False,
     ),
     Claim(
         id="mmts.prompt-global-equal-scores",
-        source=f"{SRC}; global convergence under equal non-optimal scores (MMTS-T1, UNVERIFIED "
-        "exact condition)",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where="global convergence of GD on p when the non-optimal tokens score equally "
+            "(exact condition and theorem number not confirmed)",
+        ),
         statement="With equal non-optimal scores, GD on p selects opt in every input and aligns "
         "with p^mm.",
-        conditions="equal-scores family with d >= n(T-1)",
         instances=_random_specs("equal-scores"),
-        check=lambda s: _global_equal(s),
+        check=check_global_equal,
         expected=Expected.HOLDS,
-        tolerances=TOL["prompt-direction"],
+        samples=({"kind": "random", "family": "equal-scores", "n": 2, "T": 3, "d": 4, "seed": 0,
+                  "init_seed": 0},),
+        requires=(EQUAL_SCORES_WIDE, OPT_P_SVM_FEASIBLE, "saturated"),
+        tolerances={"one_minus_corr": 0.05, "saturated": 1.0 - 1e-6},
+        protocol={"steps": 2000, "runs": 4, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_instance,
         shrink=False,
     ),
     Claim(
         id="mmts.single-input-global",
-        source=f"{SRC}; official single_input_converge (g_converge=False), MMTS-T2 limit",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where=f"{CODE}, single_input_converge.ipynb with g_converge=False (X = [[-0.1, 1, 1], "
+            "[1, 0, 0.9], [0, 0, 0]], key = query = diag(1, 1, 0), inits p(0) = (0, c, 0)): the "
+            "limit of global convergence, GD can settle on a locally-optimal token",
+            confirmed=True,
+        ),
         statement="(naive) GD on p converges to the globally optimal token from every init.",
-        conditions="official single-input example: n=1, T=3, W=diag(1,1,0), p(0)=(0,c,0)",
         instances=st.fixed_dictionaries(
             {
                 "kind": st.just("single-input"),
-                "third_score": st.just(0.0),
+                "third_score": st.just(LOCAL_THIRD_SCORE),
                 "c": st.floats(-2.0, 1.0, allow_nan=False),
             }
         ),
         check=check_single_input_global,
         expected=Expected.FAILS,
-        tolerances={},
+        samples=({"kind": "single-input", "third_score": LOCAL_THIRD_SCORE, "c": -1.0},),
+        requires=(SINGLE_INPUT_LOCAL,),
+        tolerances={"one_minus_corr": 0.05},
+        protocol={"steps": 1000, "lr": 0.1},
         budget={"ci": 10, "dev": 40, "deep": 200},
         build_problem=build_instance,
     ),
     Claim(
         id="mmts.single-input-equal-scores",
-        source=f"{SRC}; official single_input_converge (g_converge=True)",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where=f"{CODE}, single_input_converge.ipynb with g_converge=True (third token "
+            "(0, 0, 0.9); inits p(0) = (0, c, 0), c in {1, 0.5, 0, -0.5, -1, -1.5})",
+            confirmed=True,
+        ),
         statement="With the third token's score raised to 0.9 (token 2 no longer locally "
         "optimal), GD converges to the global token from every init p(0)=(0,c,0).",
-        conditions="official single-input example, third score 0.9",
         instances=st.fixed_dictionaries(
             {
                 "kind": st.just("single-input"),
-                "third_score": st.just(0.9),
+                "third_score": st.just(GLOBAL_THIRD_SCORE),
                 "c": st.floats(-2.0, 1.0, allow_nan=False),
             }
         ),
         check=check_single_input_equal,
         expected=Expected.HOLDS,
         samples=tuple(
-            {"kind": "single-input", "third_score": 0.9, "c": c}
+            {"kind": "single-input", "third_score": GLOBAL_THIRD_SCORE, "c": c}
             for c in (1.0, 0.5, 0.0, -0.5, -1.0, -1.5)
         ),
-        tolerances={},
+        requires=(SINGLE_INPUT_GLOBAL,),
+        tolerances={"one_minus_corr": 0.05},
+        protocol={"steps": 1000, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 200},
         build_problem=build_instance,
     ),
     Claim(
         id="mmts.joint-ngd-relaxed",
-        source=f"{SRC}; joint (v, p) -> (v^mm, p^relax) (MMTS-T5, a regularization-path result "
-        "with growth conditions on r, R, UNVERIFIED) run with the official joint_training "
-        "optimizer (equal normalized steps for v and p)",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where="joint (v, p) regularization path -> (v^mm, p^relax) under growth conditions "
+            "on the radii (theorem number not confirmed), run with the optimizer of "
+            f"{CODE}, joint_training.ipynb (equal normalized steps for v and p)",
+        ),
         statement="(as the official experiment suggests) joint normalized GD with equal steps "
         "aligns p with the relaxed p-SVM.",
-        conditions="official joint example (n=3, T=2, d=2), third token varied",
         instances=_joint_specs(st.just(1.0)),
         check=check_joint_relaxed,
         expected=Expected.FAILS,
-        tolerances=TOL["joint"],
+        samples=(_JOINT_SAMPLE,),
+        requires=(OFFICIAL_JOINT, JOINT_SVMS_FEASIBLE, "saturated"),
+        tolerances={"one_minus_corr": 0.01, "saturated": 1.0 - 1e-6},
+        protocol={"steps": 4000, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 200},
         build_problem=build_instance,
         shrink=False,
     ),
     Claim(
         id="mmts.joint-ngd-rate-weighted",
-        source="attnsvm derivation [DER] extending MMTS-T5: the joint NGD limit when "
-        "||v||/||p|| -> kappa",
+        source=Source(
+            paper="attnsvm derivation (rate_weighted_direction in this module), extending "
+            f"{PAPER}",
+            arxiv=ARXIV,
+            where="the joint (v, p) regularization-path result, taken to the joint NGD limit "
+            "||v||/||p|| -> kappa",
+        ),
         statement="Joint normalized GD with step ratio kappa aligns v with v^mm and p with "
         "argmax_{||p||<=1} min_{i,t} kappa Y_i v^T x_{i alpha_i}/||v^mm|| + "
         "(k_{i alpha_i} - k_it)^T p (p^relax only as kappa -> inf).",
-        conditions="official joint example, third token varied, kappa in {1, 2, 4}",
         instances=_joint_specs(st.sampled_from([1.0, 2.0, 4.0])),
         check=check_joint_rate_weighted,
         expected=Expected.HOLDS,
-        samples=(
-            {
-                "kind": "joint",
-                "third_token": [0.5, 1.5],
-                "v0": [-1.0, 0.0],
-                "p0": [0.0, -1.0],
-                "kappa": 1.0,
-            },
-        ),
-        tolerances=TOL["joint"],
+        samples=(_JOINT_SAMPLE,),
+        requires=(OFFICIAL_JOINT_KAPPA, HEAD_SVM_FEASIBLE, CERTIFIED_PREDICTION, "saturated"),
+        tolerances={"one_minus_corr": 0.01, "saturated": 1.0 - 1e-6, "certificate": 1e-6},
+        protocol={"steps": 4000, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 200},
         build_problem=build_instance,
         shrink=False,
     ),
     Claim(
         id="mmts.correlation-loss-offset",
-        source=f"{SRC}; official diff_loss_function (MMTS-T4), loss l(x) = -x",
+        source=Source(
+            paper=PAPER,
+            arxiv=ARXIV,
+            where=f"{CODE}, diff_loss_function.ipynb, loss l(x) = -x (X_1 = [[0, 0, 0], "
+            "[1, 1, C]], X_2 = [[0, 0, 0], [1, -1, 1]], p(0) = 0, C in {1, ..., 10, 100})",
+            confirmed=True,
+        ),
         statement="(naive) p(k) - ||p(k)|| p^mm/||p^mm|| -> 0: the iterate approaches the "
         "max-margin ray itself.",
-        conditions="official two-input example with score scale C",
         instances=st.fixed_dictionaries(
             {"kind": st.just("loss-offset"), "C": st.floats(1.5, 100.0)}
         ),
         check=check_loss_offset,
         expected=Expected.FAILS,
-        tolerances=TOL["offset"],
+        samples=({"kind": "loss-offset", "C": 2.0},),
+        requires=(LOSS_OFFSET_EXAMPLE,),
+        tolerances={"offset": 0.1},
+        protocol={"steps": 1000, "lr": 0.1},
         budget={"ci": 4, "dev": 20, "deep": 100},
         build_problem=build_instance,
     ),
 ]
-
-
-def _global_equal(spec: Mapping[str, Any]) -> Evidence:
-    """Equal non-optimal scores: from 4 random inits GD on p selects opt and aligns with p^mm."""
-    tol = TOL["prompt-direction"]
-    p = build_instance(spec)
-    g = token_scores(p)
-    opt = np.argmax(g, axis=1)
-    try:
-        sol = solve_prompt_svm(p, opt)
-    except InfeasibleSVM:
-        return out_of_scope("p-SVM infeasible for opt")
-    res = train_prompt(
-        p.X, p.Y, p.v, uniform_init((4, p.d), spec["init_seed"]), steps=int(tol["steps"])
-    )
-    if np.min(res.min_max_prob) < SATURATED:
-        return evidence(
-            "inconclusive", float("nan"), tol["one_minus_corr"], note="softmax not saturated"
-        )
-    glob = np.all(res.selected == opt[None], axis=1)
-    corr = correlation(res.params["p"], sol.W[:, 0][None], ndim=1)
-    gap = float(np.max(1 - corr)) if np.all(glob) else 1.0
-    return evidence(
-        "ok" if gap <= tol["one_minus_corr"] else "counterexample",
-        gap,
-        tol["one_minus_corr"],
-        details={"global_runs": int(glob.sum()), "min_corr": float(np.min(corr))},
-    )

@@ -1,11 +1,16 @@
 """Claims of "Transformers as Support Vector Machines" (Tarzanagh, Li, Thrampoulidis, Oymak,
-arXiv 2308.16898v3). Theorem numbers are UNVERIFIED recollections (catalog claims-tfsvm.md);
-sources cite the catalog ids (TFSVM-...) and the official experiment where one exists.
+arXiv 2308.16898).
+
+Each record's ``Source.where`` names the place in the paper in words; ``confirmed=True`` only where
+that statement was read in the paper's own text (its abstract). Theorem and lemma numbers are not
+given: they were not checked against the paper.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,14 +21,14 @@ from attnsvm.properties.claims.common import (
     build_problem,
     corr_curve,
     evidence,
-    out_of_scope,
     problem_spec_strategy,
     random_inits,
+    require_saturated,
     svm_direction,
     train_runs,
-    unique_opt,
 )
-from attnsvm.properties.registry import Claim
+from attnsvm.properties.premises import Premise, instance_problem, require
+from attnsvm.properties.registry import Claim, Source
 from attnsvm.properties.stats import wilson
 from attnsvm.properties.strategies import locally_optimal_selections
 from attnsvm.properties.verdicts import Evidence, Expected
@@ -36,67 +41,132 @@ from attnsvm.reference.svm.constraints import margin_constraints
 from attnsvm.reference.svm.frobenius import solve_att_svm, solve_att_svm_cvxpy
 from attnsvm.reference.svm.multitoken import selected_sets, svm_equivalence
 from attnsvm.reference.svm.nuclear import solve_nuclear_svm
+from attnsvm.reference.svm.selection import optimal_tokens, tie_tolerance
 from attnsvm.reference.svm.token_optimality import (
     is_locally_optimal,
     locally_optimal_deviation,
     single_deviations,
 )
 
-# ----------------------------------------------------------------------------- tolerances (data)
-TOL: dict[str, dict[str, float]] = {
-    "ngd-direction": {
-        "one_minus_corr": 0.05,
-        "steps": 2000,
-        "extended_steps": 8000,
-        "follow_steps": (2000, 8000),
-        "stall": 1e-3,
-    },
-    "kq-nuclear": {"one_minus_corr": 0.02, "steps": 2000, "distinct_svms": 0.99},
-    "regpath": {"one_minus_corr": 0.02, "R_max": 100.0, "noise": 2e-3},
-    "local-cone": {"R": 100.0, "radii": (100.0, 1000.0, 10000.0), "steps": 2000,
-                   "one_minus_corr": 0.05},
-    "escape": {"R": 1.0, "steps": 2000},
-    "equal-scores": {"one_minus_corr": 0.02, "steps": 2000},
-    "overparam": {"alpha": 1e-3},
-    "rank": {"rank_rtol": 1e-6, "rowspace": 1e-6},
-    "global-fails": {"corr_global": 0.9},
-    "saturation": {"rel": 1e-12, "eps_factor": 32.0},
-    "ties": {"split": 1e-3, "steps": 2000},
-    "svmeq": {"low": 1e-6, "high": 1e-3, "steps": 2000},
-}
+PAPER = "Tarzanagh, Li, Thrampoulidis, Oymak, Transformers as Support Vector Machines"
+ARXIV = "2308.16898"
+
+#: ridge of the (K, Q) loss in the official code: lambda with 1 + lambda == 1 in float64 (about
+#: the machine epsilon 2.22e-16), which keeps ||K||, ||Q|| bounded without changing the loss.
+KQ_RIDGE = 2.22e-16
+#: an escape flag (0 or 1) is judged against its midpoint.
+FLAG_THRESHOLD = 0.5
+#: floor of the pooled binomial variance, so a 0/0 or 1/1 split gives z = 0, not a division by 0.
+VARIANCE_FLOOR = 1e-12
+#: below this both softmax bounds sit at float64's underflow (the smallest normal is ~2.2e-308;
+#: a mass under 1e-290 has lost its relative accuracy in the sums that produce it).
+UNDERFLOW = 1e-290
 
 
-def _spec_problem(spec: Mapping[str, Any]):
-    return build_problem(spec)
+# ------------------------------------------------------------------------------------ premises
+@lru_cache(maxsize=256)
+def _local_alpha_cached(key: str) -> tuple[int, ...] | None:
+    instance = json.loads(key)
+    p = instance_problem(instance)
+    opt = optimal_tokens(p)
+    if not opt.unique:
+        return None
+    if "alpha" in instance:
+        return tuple(int(a) for a in instance["alpha"])
+    alpha = locally_optimal_deviation(p, opt.tokens)
+    return None if alpha is None else tuple(int(a) for a in alpha)
+
+
+def _local_alpha(instance: Mapping[str, Any]) -> np.ndarray | None:
+    """The instance's locally-optimal selection: its ``alpha``, else the first locally-optimal
+    one-input deviation of opt; None when opt is not unique or no deviation is locally optimal."""
+    alpha = _local_alpha_cached(json.dumps(dict(instance), sort_keys=True))
+    return None if alpha is None else np.asarray(alpha, dtype=np.int64)
+
+
+def _has_local_deviation(instance: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+    return _local_alpha(instance) is not None
+
+
+def _equal_scores(instance: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+    p = instance_problem(instance)
+    opt = optimal_tokens(p)
+    g = np.asarray(p.scores, dtype=np.float64)
+    others = np.where(np.arange(p.T)[None, :] == opt.tokens[:, None], np.nan, g)
+    spread = np.nanmax(others, axis=1) - np.nanmin(others, axis=1)
+    return opt.unique and bool(np.all(spread <= tie_tolerance(g)))
+
+
+def _underparameterized(instance: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+    return int(instance["d"]) < max(int(instance["T"]) - 1, int(instance["n"]), 2)
+
+
+def _tied_opt(instance: Mapping[str, Any], _tol: Mapping[str, Any]) -> bool:
+    return not optimal_tokens(instance_problem(instance)).unique
+
+
+LOCAL_DEVIATION = Premise(
+    "local_deviation",
+    "the optimal tokens are unique and a locally-optimal one-input deviation alpha of opt exists "
+    "(the instance's 'alpha', else the first one found)",
+    _has_local_deviation,
+)
+DISTINCT_SVMS = Premise(
+    "distinct_svms",
+    "the two SVM solutions differ (corr(W*^mm_alpha, W^mm_alpha) <= the tolerance "
+    "'distinct_svms')",
+)
+EQUAL_SCORES = Premise(
+    "equal_scores",
+    "every non-optimal token of an input has the same score, up to the token-score tie "
+    "tolerance (the equal-scores family), and the optimal tokens are unique",
+    _equal_scores,
+)
+GENERAL_POSITION = Premise(
+    "general_position",
+    "the data are in general position: no sampled selection meets a duplicate token or a zero "
+    "query (at d = 1 unit tokens are +-1, so duplicates occur with positive probability)",
+)
+UNDERPARAMETERIZED = Premise(
+    "underparameterized",
+    "d < max(T - 1, n, 2): d = 1 or d small against n and T",
+    _underparameterized,
+)
+TIED_OPT = Premise(
+    "tied_opt",
+    "some input's optimal token is tied (exact ties, e.g. the near-tie family with gap 0: the "
+    "unique-optimum hypothesis fails)",
+    _tied_opt,
+)
+MULTI_TOKEN_RUN = Premise(
+    "multi_token_run",
+    "some run accepted by the official filter (no softmax entry in (low, high], the tolerances "
+    "'low' and 'high') selects several tokens in an input",
+)
 
 
 # ---------------------------------------------------------------- 1. NGD direction (W), local
-def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
+def check_ngd_direction(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Normalized GD from random init: the final selection alpha is locally optimal, corr(W(k),
     W^mm_alpha) rises to 1, and no one-input deviation alpha' has a closer SVM direction."""
-    tol = TOL["ngd-direction"]
-    p = build_problem(spec)
-    res = train_runs(p, random_inits(p.d, 1, spec["init_seed"]), int(tol["steps"]))
-    if res.min_max_prob[0] < SATURATED:
-        return evidence(
-            "inconclusive",
-            float("nan"),
-            tol["one_minus_corr"],
-            note="softmax not saturated after the step budget",
-            details={"min_max_prob": float(res.min_max_prob[0])},
-        )
+    p = build_problem(instance)
+    steps, extended, lr = int(protocol["steps"]), int(protocol["extended_steps"]), protocol["lr"]
+    res = train_runs(p, random_inits(p.d, 1, instance["init_seed"]), steps, lr=lr)
+    require_saturated(res.min_max_prob[0], tol)
     alpha = res.selected[0]
     W_end = res.params["W"][0]
     history = res.history["W"][0]
-    # A saturated selection can still be a transient (the dev profile found runs whose 2000-step
-    # selection is not locally optimal and moves to one that is within 2000 more steps): the
-    # theorem speaks of the limit, so a non-locally-optimal selection is followed further and
-    # is a counterexample only if GD stays on it.
+    # A saturated selection can still be a transient (the dev profile found runs whose selection
+    # after ``steps`` is not locally optimal and moves to one that is within a few thousand more
+    # steps): the theorem speaks of the limit, so a non-locally-optimal selection is followed
+    # further (``follow_steps``) and is a counterexample only if GD stays on it.
     moves = []
-    segments = (0, *tol["follow_steps"])
+    segments = (0, *protocol["follow_steps"])
     for seg, extra in enumerate(segments):
         if extra:
-            more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=int(extra))
+            more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=int(extra), lr=lr)
             W_end = more.params["W"][0]
             history = np.concatenate([history, W_end[None]])
             if not np.array_equal(more.selected[0], alpha):
@@ -118,8 +188,8 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
         )
     curve = corr_curve(history, W_mm)
     final = float(curve[-1])
-    if 1 - final > tol["one_minus_corr"]:  # continue 4x longer before judging a stall
-        more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=int(tol["extended_steps"]))
+    if 1 - final > tol["one_minus_corr"]:  # continue longer before judging a stall
+        more = train_W(p.X, p.Y, p.Z, p.v, W_end[None], steps=extended, lr=lr)
         later = float(correlation(more.params["W"][0], W_mm))
         W_end = more.params["W"][0]
         if 1 - later > tol["one_minus_corr"]:
@@ -129,8 +199,10 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
                 1 - later,
                 tol["one_minus_corr"],
                 trend=tuple(curve),
-                note="correlation below threshold after 5x the steps",
-                details={"alpha": alpha.tolist(), "corr_2000": final, "corr_10000": later},
+                note=f"correlation below threshold after {(steps + extended) / steps:g}x the "
+                "steps",
+                details={"alpha": alpha.tolist(), f"corr_{steps}": final,
+                         f"corr_{steps + extended}": later},
             )
         final = later
     rivals = []
@@ -162,29 +234,24 @@ def check_ngd_direction(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- 2. (K, Q) -> nuclear SVM
-def check_kq_nuclear(spec: Mapping[str, Any]) -> Evidence:
+def check_kq_nuclear(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """(K, Q) normalized GD (m = d, each factor normalized, official code): K Q^T aligns with the
     nuclear-norm SVM of its final selection, and better than with the Frobenius SVM."""
-    tol = TOL["kq-nuclear"]
-    p = build_problem(spec)
+    p = build_problem(instance)
     d = p.d
-    K0 = uniform_init((1, d, d), spec["init_seed"])
-    Q0 = uniform_init((1, d, d), spec["init_seed"] + 7919)
-    res = train_KQ(p.X, p.Y, p.Z, p.v, K0, Q0, steps=int(tol["steps"]), ridge=2.22e-16)
-    if res.min_max_prob[0] < SATURATED:
-        return evidence(
-            "inconclusive",
-            float("nan"),
-            tol["one_minus_corr"],
-            note="softmax not saturated",
-            details={"min_max_prob": float(res.min_max_prob[0])},
-        )
+    K0 = uniform_init((1, d, d), instance["init_seed"])
+    Q0 = uniform_init((1, d, d), instance["init_seed"] + protocol["q_seed_offset"])
+    res = train_KQ(p.X, p.Y, p.Z, p.v, K0, Q0, steps=int(protocol["steps"]), lr=protocol["lr"],
+                   ridge=KQ_RIDGE)
+    require_saturated(res.min_max_prob[0], tol)
     alpha = res.selected[0]
     try:
         W_nuc = solve_nuclear_svm(p, alpha).W
         W_fro = solve_att_svm(p, alpha).W
     except InfeasibleSVM:
-        return out_of_scope("Att-SVM infeasible for GD's selection", alpha=alpha.tolist())
+        require("feasible_selection", False, alpha=alpha.tolist())
     W = res.params["K"][0] @ res.params["Q"][0].T
     c_nuc, c_fro = float(correlation(W, W_nuc)), float(correlation(W, W_fro))
     svms = float(correlation(W_nuc, W_fro))
@@ -194,8 +261,7 @@ def check_kq_nuclear(spec: Mapping[str, Any]) -> Evidence:
         "corr_frobenius": c_fro,
         "corr_between_svms": svms,
     }
-    if svms > tol["distinct_svms"]:
-        return out_of_scope("the two SVM solutions nearly coincide", **details)
+    require("distinct_svms", not svms > tol["distinct_svms"], **details)
     ok = (1 - c_nuc <= tol["one_minus_corr"]) and c_nuc > c_fro
     return evidence(
         "ok" if ok else "counterexample", 1 - c_nuc, tol["one_minus_corr"], details=details
@@ -203,19 +269,22 @@ def check_kq_nuclear(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- 3. regularization paths
-def _check_regpath(spec: Mapping[str, Any], param: str) -> Evidence:
-    tol = TOL["regpath"]
-    p = build_problem(spec)
-    alpha = unique_opt(p)
-    if alpha is None:
-        return out_of_scope("optimal token not unique")
+def check_regpath(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """The regularization path of ``protocol['param']`` (W or KQ) over the radii aligns with its
+    own SVM (Frobenius for W, nuclear for KQ) at the largest radius."""
+    param, noise = protocol["param"], tol["noise"]
+    p = build_problem(instance)
+    alpha = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
     try:
         own = (solve_att_svm if param == "W" else solve_nuclear_svm)(p, alpha).W
         other = (solve_nuclear_svm if param == "W" else solve_att_svm)(p, alpha).W
-    except InfeasibleSVM:
-        return out_of_scope("Att-SVM infeasible for the optimal selection")
-    radii = [1.0, 3.0, 10.0, 30.0, tol["R_max"]]
-    pts = regularization_path(p, radii, param=param, starts=6, steps=1200, seed=spec["init_seed"])
+    except InfeasibleSVM:  # the nuclear solver's own certificate; the premise used Frobenius
+        require("feasible_opt", False)
+    radii = [float(r) for r in protocol["radii"]]
+    pts = regularization_path(p, radii, param=param, starts=int(protocol["starts"]),
+                              steps=int(protocol["steps"]), seed=instance["init_seed"])
     curve = np.array([float(correlation(pt.W, own)) for pt in pts])
     cross = float(correlation(pts[-1].W, other))
     gap = 1 - curve[-1]
@@ -227,7 +296,7 @@ def _check_regpath(spec: Mapping[str, Any], param: str) -> Evidence:
     }
     if gap <= tol["one_minus_corr"]:
         return evidence("ok", gap, tol["one_minus_corr"], trend=tuple(curve), details=details)
-    falling = curve[-1] < curve[-2] - tol["noise"]
+    falling = curve[-1] < curve[-2] - noise
     return evidence(
         "counterexample" if falling else "inconclusive",
         gap,
@@ -241,44 +310,32 @@ def _check_regpath(spec: Mapping[str, Any], param: str) -> Evidence:
 
 
 # ---------------------------------------------------------------- 4. local convergence in a cone
-def _local_alpha(spec: Mapping[str, Any]):
-    """The problem, opt and the spec's locally-optimal selection (searched if not given)."""
-    p = build_problem(spec)
-    opt = unique_opt(p)
-    if opt is None:
-        return p, None, None
-    if "alpha" in spec:
-        return p, opt, np.asarray(spec["alpha"], dtype=np.int64)
-    return p, opt, locally_optimal_deviation(p, opt)
-
-
 def _local_specs(n: tuple[int, int], T: tuple[int, int]) -> st.SearchStrategy[dict]:
     """Specs carrying a locally-optimal, non-global selection, in scope by construction."""
     return locally_optimal_selections(n, T).map(
         lambda pair: {**pair[0].as_dict(), "alpha": pair[1].tolist()})
 
 
-def _cone_run(spec: Mapping[str, Any], R: float, steps: int):
-    p, opt, alpha = _local_alpha(spec)
-    if alpha is None:
-        return p, None, None, None
-    W_mm = svm_direction(p, alpha)
+def _cone_run(p: Any, alpha: np.ndarray, W_mm: np.ndarray, R: float,
+              protocol: Mapping[str, Any]) -> Any:
+    """Normalized GD from R W^mm_alpha / ||W^mm_alpha||."""
     W0 = R * W_mm / np.linalg.norm(W_mm)
-    res = train_runs(p, W0[None], steps)
-    return p, alpha, W_mm, res
+    return train_runs(p, W0[None], int(protocol["steps"]), lr=protocol["lr"])
 
 
-def check_local_cone(spec: Mapping[str, Any]) -> Evidence:
-    """Local theorem (TFSVM-T6): for a locally-optimal alpha != opt there is a radius R such that
-    GD started at R W^mm_alpha/||W^mm_alpha|| keeps selecting alpha and converges to W^mm_alpha.
-    Radii are tried on the ladder ``radii``; staying but not converging is a counterexample,
-    escaping at every radius of the ladder only says the ladder is too short (inconclusive)."""
-    tol = TOL["local-cone"]
+def check_local_cone(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """Local theorem: for a locally-optimal alpha != opt there is a radius R such that GD started
+    at R W^mm_alpha/||W^mm_alpha|| keeps selecting alpha and converges to W^mm_alpha. Radii are
+    tried on the ladder ``radii``; staying but not converging is a counterexample, escaping at
+    every radius of the ladder only says the ladder is too short (inconclusive)."""
+    p = build_problem(instance)
+    alpha = _local_alpha(instance)
+    W_mm = svm_direction(p, alpha)
     escaped_at = []
-    for R in tol["radii"]:
-        p, alpha, W_mm, res = _cone_run(spec, R, int(tol["steps"]))
-        if alpha is None:
-            return out_of_scope("no locally-optimal one-input deviation of opt")
+    for R in protocol["radii"]:
+        res = _cone_run(p, alpha, W_mm, R, protocol)
         if not np.array_equal(res.selected[0], alpha):
             escaped_at.append(R)
             continue
@@ -292,58 +349,61 @@ def check_local_cone(spec: Mapping[str, Any]) -> Evidence:
                     details={"alpha": alpha.tolist(), "escaped_at": escaped_at})
 
 
-def check_fixed_radius(spec: Mapping[str, Any]) -> Evidence:
-    """Limit (the catalog's protocol, R = 100 'in my instances'): a fixed start radius is not
-    enough for every instance; the radius the local theorem needs depends on the data."""
-    tol = TOL["local-cone"]
-    p, alpha, W_mm, res = _cone_run(spec, tol["R"], int(tol["steps"]))
-    if alpha is None:
-        return out_of_scope("no locally-optimal one-input deviation of opt")
-    escaped = not np.array_equal(res.selected[0], alpha)
-    return evidence("counterexample" if escaped else "ok", float(escaped), 0.5,
-                    details={"alpha": alpha.tolist(), "final": res.selected[0].tolist(),
-                             "R": tol["R"]},
-                    note="GD left the locally-optimal selection from radius 100" if escaped
+def _escape(instance: Mapping[str, Any], protocol: Mapping[str, Any]) -> tuple[np.ndarray,
+                                                                                 np.ndarray]:
+    """(alpha, GD's final selection) from radius ``protocol['R']`` on alpha's SVM direction."""
+    p = build_problem(instance)
+    alpha = _local_alpha(instance)
+    res = _cone_run(p, alpha, svm_direction(p, alpha), protocol["R"], protocol)
+    return alpha, res.selected[0]
+
+
+def check_fixed_radius(
+    instance: Mapping[str, Any], _tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """Limit: a fixed start radius (R = 100) is not enough for every instance; the radius the
+    local theorem needs depends on the data."""
+    alpha, final = _escape(instance, protocol)
+    escaped = not np.array_equal(final, alpha)
+    R = protocol["R"]
+    return evidence("counterexample" if escaped else "ok", float(escaped), FLAG_THRESHOLD,
+                    details={"alpha": alpha.tolist(), "final": final.tolist(), "R": R},
+                    note=f"GD left the locally-optimal selection from radius {R:g}" if escaped
                     else "")
 
 
-def check_small_norm_escape(spec: Mapping[str, Any]) -> Evidence:
+def check_small_norm_escape(
+    instance: Mapping[str, Any], _tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit of the local theorem: started at small norm on a locally-optimal alpha's SVM
     direction, GD may leave alpha (the cone needs a large radius)."""
-    tol = TOL["escape"]
-    p, alpha, W_mm, res = _cone_run(spec, tol["R"], int(tol["steps"]))
-    if alpha is None:
-        return out_of_scope("no locally-optimal one-input deviation of opt")
-    escaped = not np.array_equal(res.selected[0], alpha)
+    alpha, final = _escape(instance, protocol)
+    escaped = not np.array_equal(final, alpha)
     return evidence(
         "counterexample" if escaped else "ok",
         float(escaped),
-        0.5,
-        details={"alpha": alpha.tolist(), "final": res.selected[0].tolist()},
+        FLAG_THRESHOLD,
+        details={"alpha": alpha.tolist(), "final": final.tolist()},
         note="GD left the locally-optimal selection" if escaped else "",
     )
 
 
 # ---------------------------------------------------------------- 5. global convergence
-def check_equal_scores_global(spec: Mapping[str, Any]) -> Evidence:
+def check_equal_scores_global(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Equal non-optimal scores: from random and adversarial inits, GD selects opt in every input
     and aligns with the global W^mm."""
-    tol = TOL["equal-scores"]
-    p = build_problem(spec)
-    opt = unique_opt(p)
+    p = build_problem(instance)
+    opt = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
     W_mm = svm_direction(p, opt)
-    if W_mm is None:
-        return out_of_scope("Att-SVM infeasible for opt")
-    inits = [random_inits(p.d, 3, spec["init_seed"])]
-    for a in single_deviations(p, opt)[:3]:  # adversarial: along other selections' SVMs
-        W_a = svm_direction(p, a)
+    inits = [random_inits(p.d, int(protocol["runs"]), instance["init_seed"])]
+    for a in single_deviations(p, opt)[: int(protocol["adversarial"])]:
+        W_a = svm_direction(p, a)  # adversarial: along other selections' SVMs
         if W_a is not None:
-            inits.append((2.0 * W_a / np.linalg.norm(W_a))[None])
-    res = train_runs(p, np.concatenate(inits), int(tol["steps"]))
-    if np.min(res.min_max_prob) < SATURATED:
-        return evidence(
-            "inconclusive", float("nan"), tol["one_minus_corr"], note="softmax not saturated"
-        )
+            inits.append((protocol["adversarial_radius"] * W_a / np.linalg.norm(W_a))[None])
+    res = train_runs(p, np.concatenate(inits), int(protocol["steps"]), lr=protocol["lr"])
+    require_saturated(np.min(res.min_max_prob), tol)
     corr = correlation(res.params["W"], W_mm[None])
     global_runs = np.all(res.selected == opt[None], axis=1)
     gap = float(np.max(1 - corr))
@@ -360,37 +420,41 @@ def check_equal_scores_global(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
-    """The fraction of random-init runs that end globally optimal rises with d (n = 6, T = 8):
-    one-sided test at level alpha that p(d_large) > p(d_small), Wilson intervals reported."""
+def check_overparam_fraction(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """The fraction of random-init runs that end globally optimal rises with d (protocol's
+    family, n, T): one-sided test at level alpha that p(d_large) > p(d_small), Wilson intervals
+    reported."""
     from scipy.stats import norm as normal
 
-    tol = TOL["overparam"]
-    runs, dims = spec["runs"], spec["dims"]
+    runs, dims = instance["runs"], instance["dims"]
+    batch = int(protocol["batch"])
     fractions = []
     for d in dims:
         wins = total = 0
-        for j in range(runs // 10):
+        for j in range(runs // batch):
             p = build_problem(
                 {
-                    **spec,
-                    "family": "paper",
-                    "n": 6,
-                    "T": 8,
+                    **instance,
+                    "family": protocol["family"],
+                    "n": protocol["n"],
+                    "T": protocol["T"],
                     "d": d,
-                    "seed": spec["seed"] + 1000 * d + j,
+                    "seed": instance["seed"] + protocol["seed_stride"] * d + j,
                 }
             )
-            opt = unique_opt(p)
-            res = train_runs(p, random_inits(d, 10, spec["seed"] + j), 1500)
-            ok = np.all(res.selected == opt[None], axis=1) & (res.min_max_prob > SATURATED)
+            opt = optimal_tokens(p).tokens
+            res = train_runs(p, random_inits(d, batch, instance["seed"] + j),
+                             int(protocol["steps"]), lr=protocol["lr"])
+            ok = np.all(res.selected == opt[None], axis=1) & (res.min_max_prob > tol["saturated"])
             wins += int(ok.sum())
-            total += 10
+            total += batch
         fractions.append((wins, total))
     (k0, n0), (k1, n1) = fractions[0], fractions[-1]
     p0, p1 = k0 / n0, k1 / n1
     pooled = (k0 + k1) / (n0 + n1)
-    se = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n0 + 1 / n1))
+    se = np.sqrt(max(pooled * (1 - pooled), VARIANCE_FLOOR) * (1 / n0 + 1 / n1))
     z = (p1 - p0) / se
     pval = float(normal.sf(z))
     zc = float(normal.isf(tol["alpha"] / 2))
@@ -418,17 +482,19 @@ def check_overparam_fraction(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- 6. feasibility
-def check_feasible_overparam(spec: Mapping[str, Any]) -> Evidence:
+def check_feasible_overparam(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """d >= max(T-1, n), generic data: Att-SVM_alpha is feasible for every alpha (sampled)."""
-    p = build_problem(spec)
-    rng = np.random.default_rng(spec["seed"])
+    p = build_problem(instance)
+    rng = np.random.default_rng(instance["seed"])
     worst = np.inf
-    for _ in range(8):
+    for _ in range(int(protocol["selections"])):
         alpha = rng.integers(0, p.T, size=p.n)
         cons = margin_constraints(p, alpha)
-        if np.any(np.linalg.norm(cons.a, axis=1) * np.linalg.norm(cons.z, axis=1) == 0):
-            return out_of_scope("a duplicate token or zero query: not in general position",
-                                alpha=alpha.tolist())
+        require("general_position",
+                not np.any(np.linalg.norm(cons.a, axis=1) * np.linalg.norm(cons.z, axis=1) == 0),
+                alpha=alpha.tolist())
         try:
             sol = solve_att_svm(p, alpha)
         except InfeasibleSVM as exc:
@@ -440,15 +506,17 @@ def check_feasible_overparam(spec: Mapping[str, Any]) -> Evidence:
                 details={"alpha": alpha.tolist(), "certificate": exc.certificate},
             )
         worst = min(worst, sol.min_margin)
-    return evidence("ok", 1 - worst, 1e-8, details={"min_margin": worst})
+    return evidence("ok", 1 - worst, tol["margin_slack"], details={"min_margin": worst})
 
 
-def check_feasible_underparam(spec: Mapping[str, Any]) -> Evidence:
+def check_feasible_underparam(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit: below the over-parameterization threshold some alpha is infeasible; the Farkas
     certificate (lambda >= 0, sum 1, ||sum lambda_k a_k z_k^T|| = 0) is verified independently."""
-    p = build_problem(spec)
-    rng = np.random.default_rng(spec["seed"])
-    for _ in range(12):
+    p = build_problem(instance)
+    rng = np.random.default_rng(instance["seed"])
+    for _ in range(int(protocol["selections"])):
         alpha = rng.integers(0, p.T, size=p.n)
         try:
             solve_att_svm(p, alpha)
@@ -460,31 +528,30 @@ def check_feasible_underparam(spec: Mapping[str, Any]) -> Evidence:
             return evidence(
                 "counterexample" if verified else "inconclusive",
                 float(cert["residual"]),
-                1e-9,
+                tol["certificate_residual"],
                 details={"alpha": alpha.tolist(), "certificate_verified": verified},
             )
     return evidence("ok", 0.0, 0.0, note="every sampled selection was feasible")
 
 
 # ---------------------------------------------------------------- 7. rank / row space
-def check_rank_lemma(spec: Mapping[str, Any]) -> Evidence:
+def check_rank_lemma(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], _protocol: Mapping[str, Any]
+) -> Evidence:
     """rank(W^mm) <= n and row space in span{z_i}, for the Frobenius and nuclear solutions and
     for an independent solver (cvxpy + Clarabel), ranks with a relative threshold."""
-    tol = TOL["rank"]
-    p = build_problem(spec)
-    alpha = unique_opt(p)
-    if alpha is None:
-        return out_of_scope("optimal token not unique")
+    p = build_problem(instance)
+    alpha = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
     try:
         sols = {
             "fro": solve_att_svm(p, alpha),
             "nuc": solve_nuclear_svm(p, alpha),
             "fro-clarabel": solve_att_svm_cvxpy(p, alpha, "fro"),
         }
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+    except InfeasibleSVM:  # another solver's certificate; the premise used the Frobenius one
+        require("feasible_opt", False)
     U, s, _ = np.linalg.svd(p.Z.T, full_matrices=False)
-    basis = U[:, s > 1e-10 * s[0]]
+    basis = U[:, s > tol["basis_rtol"] * s[0]]
     worst_rank, worst_row = 0, 0.0
     details: dict[str, Any] = {"n": p.n}
     for name, sol in sols.items():
@@ -497,17 +564,18 @@ def check_rank_lemma(spec: Mapping[str, Any]) -> Evidence:
     return evidence("ok" if ok else "counterexample", worst_row, tol["rowspace"], details=details)
 
 
-def check_nuclear_rank_le_fro(spec: Mapping[str, Any]) -> Evidence:
-    """Empirical (svm_rank figure): rank(W^mm_nuc) <= rank(W^mm_fro), relative threshold."""
-    p = build_problem(spec)
-    alpha = unique_opt(p)
-    if alpha is None:
-        return out_of_scope("optimal token not unique")
+def check_nuclear_rank_le_fro(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], _protocol: Mapping[str, Any]
+) -> Evidence:
+    """Empirical (svm_rank experiment): rank(W^mm_nuc) <= rank(W^mm_fro), ranks counted with the
+    relative threshold ``rank_rtol``."""
+    p = build_problem(instance)
+    alpha = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
     try:
-        r_nuc = solve_nuclear_svm(p, alpha).rank
-        r_fro = solve_att_svm(p, alpha).rank
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+        r_nuc = solve_nuclear_svm(p, alpha, rel_rank_tol=tol["rank_rtol"]).rank
+        r_fro = solve_att_svm(p, alpha, rank_rtol=tol["rank_rtol"]).rank
+    except InfeasibleSVM:  # the nuclear solver's own certificate; the premise used Frobenius
+        require("feasible_opt", False)
     return evidence(
         "ok" if r_nuc <= r_fro else "counterexample",
         r_nuc - r_fro,
@@ -517,21 +585,22 @@ def check_nuclear_rank_le_fro(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- 8. global convergence fails
-def check_global_fails(spec: Mapping[str, Any]) -> Evidence:
+def check_global_fails(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit: on generic data GD can converge to a locally-optimal, non-global selection whose
-    SVM direction correlates below 0.9 with the global W^mm."""
-    tol = TOL["global-fails"]
-    p = build_problem(spec)
-    opt = unique_opt(p)
-    W_glob = svm_direction(p, opt) if opt is not None else None
-    if W_glob is None:
-        return out_of_scope("opt not unique or infeasible")
-    res = train_runs(p, random_inits(p.d, 8, spec["init_seed"]), 2000)
+    SVM direction correlates below ``corr_global`` with the global W^mm."""
+    p = build_problem(instance)
+    opt = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
+    W_glob = svm_direction(p, opt)
+    runs = int(protocol["runs"])
+    res = train_runs(p, random_inits(p.d, runs, instance["init_seed"]), int(protocol["steps"]),
+                     lr=protocol["lr"])
     best_corr = 1.0
     found = None
-    for b in range(8):
+    for b in range(runs):
         alpha = res.selected[b]
-        if res.min_max_prob[b] < SATURATED or np.array_equal(alpha, opt):
+        if res.min_max_prob[b] < tol["saturated"] or np.array_equal(alpha, opt):
             continue
         if not is_locally_optimal(p, alpha):
             continue
@@ -553,28 +622,32 @@ def check_global_fails(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- 9. nonlinear heads
-def check_svmeq(spec: Mapping[str, Any]) -> Evidence:
-    """ReLU head (official multi_token_converge protocol, n=3, T=4): on accepted multi-token
-    runs, W^fin + R W^dir predicts the GD iterate better than the single-token W^mm (mean of
-    1 - corr over the accepted runs)."""
-    tol = TOL["svmeq"]
-    d, runs = spec["d"], spec["runs"]
+def check_svmeq(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """ReLU head (official multi_token_converge protocol, protocol's n and T): on accepted
+    multi-token runs, W^fin + R W^dir predicts the GD iterate better than the single-token W^mm
+    (mean of 1 - corr over the accepted runs)."""
+    d, runs = instance["d"], instance["runs"]
+    low, high = tol["low"], tol["high"]
     errs_eq, errs_dir, errs_one, accepted, multi = [], [], [], 0, 0
     for j in range(runs):
-        p = build_problem({**spec, "family": "paper", "n": 3, "T": 4, "seed": spec["seed"] + j})
+        p = build_problem({**instance, "family": protocol["family"], "n": protocol["n"],
+                           "T": protocol["T"], "seed": instance["seed"] + j})
         if np.all(p.Y > 0):
             continue
-        V = np.random.default_rng(spec["seed"] + j).standard_normal((d, d))
+        V = np.random.default_rng(instance["seed"] + j).standard_normal((d, d))
         head = ReLUHead(V / np.linalg.norm(V))
         res = train_W(
-            p.X, p.Y, p.Z, head, uniform_init((1, d, d), spec["seed"] + j), steps=int(tol["steps"])
+            p.X, p.Y, p.Z, head, uniform_init((1, d, d), instance["seed"] + j),
+            steps=int(protocol["steps"]), lr=protocol["lr"],
         )
         s = probabilities(p.X, res.params["W"][0], p.Z)
-        if np.any((s > tol["low"]) & (s <= tol["high"])) or not np.any(s <= tol["low"]):
+        if np.any((s > low) & (s <= high)) or not np.any(s <= low):
             continue
-        sets = selected_sets(s, tol["high"])
+        sets = selected_sets(s, high)
         try:
-            eq = svm_equivalence(p, res.params["W"][0], probs=s, threshold=tol["high"])
+            eq = svm_equivalence(p, res.params["W"][0], probs=s, threshold=high)
             W_one = solve_att_svm(p, s.argmax(axis=1)).W
         except InfeasibleSVM:
             continue
@@ -586,8 +659,7 @@ def check_svmeq(spec: Mapping[str, Any]) -> Evidence:
         errs_eq.append(1 - float(correlation(W, eq.W_eq)))
         errs_dir.append(1 - float(correlation(W, eq.direction.W)))
         errs_one.append(1 - float(correlation(W, W_one)))
-    if multi == 0:
-        return out_of_scope("no accepted multi-token run", accepted=accepted)
+    require("multi_token_run", multi > 0, accepted=accepted)
     e_eq, e_one = float(np.mean(errs_eq)), float(np.mean(errs_one))
     return evidence(
         "ok" if e_eq < e_one else "counterexample",
@@ -605,19 +677,16 @@ def check_svmeq(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-# ---------------------------------------------------------------- 11. saturation rate
-def check_saturation(spec: Mapping[str, Any]) -> Evidence:
+# ---------------------------------------------------------------- 10. saturation rate
+def check_saturation(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Along W = R W^mm/||W^mm||, each input's non-selected mass lies in [e/(1+e), (T-1) e],
-    e = exp(-R m_i/||W^mm||) with m_i >= 1 its smallest margin (symbolic 'softmax-saturation')."""
-    tol = TOL["saturation"]
-    p = build_problem(spec)
-    alpha = unique_opt(p)
-    if alpha is None:
-        return out_of_scope("optimal token not unique")
-    try:
-        sol = solve_att_svm(p, alpha)
-    except InfeasibleSVM:
-        return out_of_scope("infeasible")
+    e = exp(-R m_i/||W^mm||) with m_i >= 1 its smallest margin (symbolic 'softmax-saturation');
+    R on a geometric grid from R_min to R_max."""
+    p = build_problem(instance)
+    alpha = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
+    sol = solve_att_svm(p, alpha)
     nW = float(np.linalg.norm(sol.W))
     cons = margin_constraints(p, alpha)
     margins = cons.values(sol.W).reshape(p.n, p.T - 1)
@@ -626,14 +695,14 @@ def check_saturation(spec: Mapping[str, Any]) -> Evidence:
     trend = []
     others = np.arange(p.T)[None, :] != alpha[:, None]
     eps = np.finfo(np.float64).eps
-    for R in np.geomspace(0.1, 1e4, 13):
+    for R in np.geomspace(protocol["R_min"], protocol["R_max"], int(protocol["num_radii"])):
         Wr = R * sol.W / nW
         s = probabilities(p.X, Wr, p.Z)
         mass = np.sum(np.where(others, s, 0.0), axis=1)  # no cancellation, unlike 1 - s_alpha
         e = np.exp(-R / nW * m_min)
         upper = (p.T - 1) * e  # margins >= 1 give (T-1) exp(-R/||W^mm||) >= this
         lower = e / (1 + e)
-        keep = lower > 1e-290  # below that both sides are at the underflow threshold
+        keep = lower > UNDERFLOW
         if not np.any(keep):
             continue
         # exp of a computed exponent carries relative error ~ eps x (size of the terms summed
@@ -656,12 +725,14 @@ def check_saturation(spec: Mapping[str, Any]) -> Evidence:
 
 
 # ---------------------------------------------------------------- ties: a limit
-def check_ties_split(spec: Mapping[str, Any]) -> Evidence:
+def check_ties_split(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
     """Limit: with exactly tied optimal tokens (gap 0) GD need not select a single token; the
     mass can stay split between the tied tokens."""
-    tol = TOL["ties"]
-    p = build_problem(spec)
-    res = train_runs(p, random_inits(p.d, 4, spec["init_seed"]), int(tol["steps"]))
+    p = build_problem(instance)
+    res = train_runs(p, random_inits(p.d, int(protocol["runs"]), instance["init_seed"]),
+                     int(protocol["steps"]), lr=protocol["lr"])
     split = float(1 - np.min(res.min_max_prob))
     return evidence(
         "counterexample" if split > tol["split"] else "ok",
@@ -672,23 +743,22 @@ def check_ties_split(spec: Mapping[str, Any]) -> Evidence:
     )
 
 
-def _init(spec_strategy: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
-    return spec_strategy
-
-
 _seeds = st.integers(0, 2**31 - 1)
-SRC = "Tarzanagh et al., Transformers as Support Vector Machines, arXiv 2308.16898v3"
+OFFICIAL = "official code github.com/umich-sota/TF-as-SVM"
 
 CLAIMS = [
     Claim(
         id="tfsvm.ngd-direction-W",
-        source=f"{SRC}; local GD convergence (TFSVM-T6, UNVERIFIED Thm number); official "
-        "local_converge experiment",
+        source=Source(
+            PAPER, ARXIV,
+            "local directional convergence of normalized GD on W to the max-margin direction "
+            f"W^mm_alpha of a locally-optimal selection; {OFFICIAL}, local_converge experiment",
+        ),
         statement="Normalized GD on W converges in direction to W^mm_alpha of its final "
         "selection alpha, which is locally optimal; corr rises over checkpoints (late "
-        "checkpoints non-decreasing up to 1e-3) and no one-input deviation's SVM is closer.",
-        conditions="paper family, softmax saturated (else inconclusive); a selection that is not "
-        "locally optimal at 2000 steps is followed 2000 + 8000 more steps (transients)",
+        "checkpoints non-decreasing up to the tolerance 'stall') and no one-input deviation's SVM "
+        "is closer. A selection that is not locally optimal after 'steps' is followed "
+        "'follow_steps' more steps (transients) before it counts.",
         instances=problem_spec_strategy(
             "paper", (2, 6), (2, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
         ),
@@ -697,17 +767,24 @@ CLAIMS = [
         samples=(
             {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {}, "init_seed": 0},
         ),
-        tolerances=TOL["ngd-direction"],
+        requires=("saturated",),
+        tolerances={"one_minus_corr": 0.05, "stall": 1e-3, "saturated": SATURATED},
+        protocol={"steps": 2000, "follow_steps": (2000, 8000), "extended_steps": 8000,
+                  "lr": 0.1},
         budget={"ci": 4, "dev": 30, "deep": 300},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.kq-nuclear-bias",
-        source=f"{SRC}; (K,Q) GD bias (TFSVM-O1, empirical in the paper); local_converge (KQ)",
+        source=Source(
+            PAPER, ARXIV,
+            "(K, Q)-parameterized GD: the paper proves the nuclear-norm bias for the "
+            "regularization path (Abstract, result (1)) and shows it for GD empirically; "
+            f"{OFFICIAL}, local_converge experiment with (K, Q)",
+        ),
         statement="Normalized GD on (K, Q), m = d: K Q^T aligns with the nuclear-norm SVM "
         "W*^mm_alpha of its selection, measurably better than with the Frobenius one.",
-        conditions="paper family; softmax saturated; the two SVM solutions differ (corr < 0.99)",
         instances=problem_spec_strategy(
             "paper", (2, 6), (3, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
         ),
@@ -716,99 +793,135 @@ CLAIMS = [
         samples=(
             {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 1, "options": {}, "init_seed": 1},
         ),
-        tolerances=TOL["kq-nuclear"],
+        requires=("saturated", "feasible_selection", DISTINCT_SVMS),
+        tolerances={"one_minus_corr": 0.02, "distinct_svms": 0.99, "saturated": SATURATED},
+        protocol={"steps": 2000, "lr": 0.1, "q_seed_offset": 7919},
         budget={"ci": 2, "dev": 20, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.regpath-W",
-        source=f"{SRC}; regularization path -> Att-SVM (TFSVM-T2, UNVERIFIED 'Theorem 2')",
+        source=Source(
+            PAPER, ARXIV,
+            "Abstract, result (1): with vanishing regularization, directly parameterizing by W "
+            "converges in direction to the Frobenius-norm SVM (Att-SVM); the body's "
+            "regularization-path theorem (its number not checked)",
+            confirmed=True,
+        ),
         statement="W_R / R -> W^mm / ||W^mm|| as R -> infinity (W_R = argmin_{||W||<=R} L).",
-        conditions="unique optimal tokens; Att-SVM feasible",
         instances=problem_spec_strategy(
             "paper", (2, 4), (3, 4), (0, 1), overparameterized=True, extra={"init_seed": _seeds}
         ),
-        check=lambda s: _check_regpath(s, "W"),
+        check=check_regpath,
         expected=Expected.HOLDS,
         samples=(
             {"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {}, "init_seed": 0},
         ),
-        tolerances=TOL["regpath"],
+        requires=("feasible_opt",),
+        tolerances={"one_minus_corr": 0.02, "noise": 2e-3},
+        protocol={"param": "W", "radii": (1.0, 3.0, 10.0, 30.0, 100.0), "starts": 6,
+                  "steps": 1200},
         budget={"ci": 2, "dev": 10, "deep": 100},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.regpath-KQ",
-        source=f"{SRC}; (K,Q) regularization path -> Att-SVM* (TFSVM-T2)",
-        statement="(K Q^T)_R / R -> W*^mm / ||W*^mm||_* (nuclear-norm SVM) as R -> infinity.",
-        conditions="unique optimal tokens; Att-SVM feasible; m = d",
+        source=Source(
+            PAPER, ARXIV,
+            "Abstract, result (1): with vanishing regularization, the (K, Q) parameterization "
+            "converges in direction to an SVM solution minimizing the nuclear norm of W = KQ^T "
+            "(Att-SVM*); the body's regularization-path theorem (its number not checked)",
+            confirmed=True,
+        ),
+        statement="(K Q^T)_R / R -> W*^mm / ||W*^mm||_* (nuclear-norm SVM) as R -> infinity, "
+        "with K, Q of full width m = d.",
         instances=problem_spec_strategy(
             "paper", (2, 4), (3, 4), (0, 1), overparameterized=True, extra={"init_seed": _seeds}
         ),
-        check=lambda s: _check_regpath(s, "KQ"),
+        check=check_regpath,
         expected=Expected.HOLDS,
         samples=(
             {"family": "paper", "n": 4, "T": 4, "d": 4, "seed": 1, "options": {}, "init_seed": 0},
         ),
-        tolerances=TOL["regpath"],
+        requires=("feasible_opt",),
+        tolerances={"one_minus_corr": 0.02, "noise": 2e-3},
+        protocol={"param": "KQ", "radii": (1.0, 3.0, 10.0, 30.0, 100.0), "starts": 6,
+                  "steps": 1200},
         budget={"ci": 2, "dev": 10, "deep": 100},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.local-cone",
-        source=f"{SRC}; local GD convergence in a cone (TFSVM-T6, D5)",
-        statement="For a locally-optimal alpha != opt there is a radius R (tried: 100, 1e3, 1e4) "
-        "such that normalized GD started at R W^mm_alpha/||W^mm_alpha|| keeps alpha and "
-        "converges in direction to W^mm_alpha.",
-        conditions="a locally-optimal one-input deviation of opt exists",
+        source=Source(
+            PAPER, ARXIV,
+            "local-convergence theorem for GD on W: started in a cone around W^mm_alpha of a "
+            "locally-optimal alpha, at a large enough norm, GD converges in direction to "
+            "W^mm_alpha",
+        ),
+        statement="For a locally-optimal alpha != opt there is a radius R (tried: the ladder "
+        "'radii', 100, 1e3, 1e4) such that normalized GD started at R W^mm_alpha/||W^mm_alpha|| "
+        "keeps alpha and converges in direction to W^mm_alpha.",
         instances=_local_specs((4, 6), (6, 8)),
         check=check_local_cone,
         expected=Expected.HOLDS,
         samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 3, "options": {}},),
-        tolerances=TOL["local-cone"],
+        requires=(LOCAL_DEVIATION,),
+        tolerances={"one_minus_corr": 0.05},
+        protocol={"radii": (100.0, 1000.0, 10000.0), "steps": 2000, "lr": 0.1},
         budget={"ci": 3, "dev": 20, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.local-cone-fixed-radius",
-        source=f"{SRC}; limit of the catalog's protocol (claims-tfsvm.md §7.6, §8.8: 'R >= 100 "
-        "(my instances)')",
+        source=Source(
+            PAPER, ARXIV,
+            "limit of the local-convergence theorem for GD on W: the initial norm it needs "
+            "depends on the data, so no fixed start radius serves every instance",
+        ),
         statement="(naive) starting at radius R = 100 on a locally-optimal SVM direction is "
         "always enough for GD to stay at alpha.",
-        conditions="a locally-optimal one-input deviation of opt exists; start radius 100",
         instances=_local_specs((4, 6), (6, 8)),
         check=check_fixed_radius,
         expected=Expected.FAILS,
         samples=({"family": "paper", "n": 4, "T": 8, "d": 9, "seed": 13751, "options": {}},),
-        tolerances=TOL["local-cone"],
+        requires=(LOCAL_DEVIATION,),
+        protocol={"R": 100.0, "steps": 2000, "lr": 0.1},
         budget={"ci": 2, "dev": 20, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.local-cone-small-norm",
-        source=f"{SRC}; limit of the local theorem (catalog §6.4, §7.6)",
-        statement="(naive) GD started on a locally-optimal SVM direction stays there at any norm.",
-        conditions="a locally-optimal one-input deviation of opt exists; start norm R = 1",
+        source=Source(
+            PAPER, ARXIV,
+            "limit of the local-convergence theorem for GD on W: it needs a large enough "
+            "initial norm",
+        ),
+        statement="(naive) GD started on a locally-optimal SVM direction stays there at any "
+        "norm (tried: start norm R = 1).",
         instances=_local_specs((4, 6), (6, 8)),
         check=check_small_norm_escape,
         expected=Expected.FAILS,
         samples=({"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 3, "options": {}},),
-        tolerances=TOL["escape"],
+        requires=(LOCAL_DEVIATION,),
+        protocol={"R": 1.0, "steps": 2000, "lr": 0.1},
         budget={"ci": 8, "dev": 30, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.global-equal-scores",
-        source=f"{SRC}; global convergence under equal non-optimal scores (TFSVM-T4)",
+        source=Source(
+            PAPER, ARXIV,
+            "global convergence of GD on W when every non-optimal token of an input has the same "
+            "score",
+        ),
         statement="If every non-optimal token of each input has the same score, GD selects opt "
         "from any init and W(k)/||W(k)|| -> W^mm/||W^mm||.",
-        conditions="equal-scores family (premise by construction)",
         instances=problem_spec_strategy(
             "equal-scores",
             (2, 6),
@@ -819,85 +932,125 @@ CLAIMS = [
         ),
         check=check_equal_scores_global,
         expected=Expected.HOLDS,
-        tolerances=TOL["equal-scores"],
+        samples=(
+            {"family": "equal-scores", "n": 4, "T": 6, "d": 7, "seed": 0, "options": {},
+             "init_seed": 0},
+        ),
+        requires=(EQUAL_SCORES, "feasible_opt", "saturated"),
+        tolerances={"one_minus_corr": 0.02, "saturated": SATURATED},
+        protocol={"steps": 2000, "runs": 3, "adversarial": 3, "adversarial_radius": 2.0,
+                  "lr": 0.1},
         budget={"ci": 3, "dev": 20, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.overparam-global-fraction",
-        source=f"{SRC}; over-parameterization catalyzes global convergence (TFSVM-T5; figure "
-        "setup UNVERIFIED)",
-        statement="The fraction of random-init runs that select opt everywhere rises with d.",
-        conditions="paper family, n = 6, T = 8",
+        source=Source(
+            PAPER, ARXIV,
+            "Abstract, result (2): over-parameterization catalyzes global convergence; the "
+            "paper's experiment on the fraction of runs reaching the global W^mm as d grows "
+            "(its figure number not checked)",
+            confirmed=True,
+        ),
+        statement="The fraction of random-init runs that select opt everywhere rises with d "
+        "(paper family, n = 6, T = 8: the protocol's family, n, T).",
         instances=st.fixed_dictionaries(
             {"seed": _seeds, "runs": st.just(30), "dims": st.just([4, 32])}
         ),
         check=check_overparam_fraction,
         expected=Expected.HOLDS,
         samples=({"seed": 0, "runs": 30, "dims": [4, 32]},),
-        tolerances=TOL["overparam"],
+        tolerances={"alpha": 1e-3, "saturated": SATURATED},
+        protocol={"family": "paper", "n": 6, "T": 8, "batch": 10, "seed_stride": 1000,
+                  "steps": 1500, "lr": 0.1},
         budget={"ci": 0, "dev": 2, "deep": 10},
         shrink=False,
     ),
     Claim(
         id="tfsvm.feasible-overparam",
-        source=f"{SRC}; feasibility for every alpha when d >= max(T-1, n) (TFSVM-T1)",
+        source=Source(
+            PAPER, ARXIV,
+            "feasibility of Att-SVM_alpha for every selection alpha when d >= max(T-1, n) "
+            "(over-parameterization ensures the SVM's feasibility: Abstract, result (2))",
+        ),
         statement="For generic data with d >= max(T-1, n), Att-SVM_alpha is feasible for every "
         "selection alpha.",
-        conditions="paper family with d >= max(T-1, n, 2) (at d = 1 unit tokens are +-1: "
-        "duplicates occur with positive probability, so the data are not in general position)",
         instances=problem_spec_strategy("paper", (1, 8), (2, 9), (0, 2), overparameterized=True,
                                         min_d=2),
         check=check_feasible_overparam,
         expected=Expected.HOLDS,
-        tolerances={},
+        samples=({"family": "paper", "n": 5, "T": 6, "d": 6, "seed": 0, "options": {}},),
+        requires=("overparameterized", GENERAL_POSITION),
+        tolerances={"margin_slack": 1e-8},
+        protocol={"selections": 8},
         budget={"ci": 15, "dev": 100, "deep": 2000},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.feasible-underparam",
-        source=f"{SRC}; limit: infeasibility below the threshold (catalog §6.2)",
+        source=Source(
+            PAPER, ARXIV,
+            "limit of the feasibility result: below d >= max(T-1, n) Att-SVM_alpha can be "
+            "infeasible",
+        ),
         statement="(naive) Att-SVM_alpha is feasible for every alpha whatever d.",
-        conditions="d = 1 or d small against n and T",
         instances=problem_spec_strategy("paper", (3, 12), (3, 6), (1, 2)),
         check=check_feasible_underparam,
         expected=Expected.FAILS,
         samples=({"family": "paper", "n": 4, "T": 3, "d": 1, "seed": 0, "options": {}},),
-        tolerances={},
+        requires=(UNDERPARAMETERIZED,),
+        tolerances={"certificate_residual": 1e-9},
+        protocol={"selections": 12},
         budget={"ci": 10, "dev": 50, "deep": 500},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.rank-lemma",
-        source=f"{SRC}; rank <= n and row space in span{{z_i}} (TFSVM-L1)",
+        source=Source(
+            PAPER, ARXIV,
+            "lemma on the rank of the SVM solutions: every solution of Att-SVM and Att-SVM* has "
+            "rank at most n (its row space lies in span{z_1..z_n})",
+        ),
         statement="Every solution of Att-SVM and Att-SVM* has rank <= n and row space inside "
         "span{z_1..z_n}.",
-        conditions="unique optimal tokens; feasible",
         instances=problem_spec_strategy("paper", (1, 5), (2, 5), (0, 4), overparameterized=True),
         check=check_rank_lemma,
         expected=Expected.HOLDS,
-        tolerances=TOL["rank"],
+        samples=({"family": "paper", "n": 3, "T": 4, "d": 5, "seed": 0, "options": {}},),
+        requires=("feasible_opt",),
+        tolerances={"rank_rtol": 1e-6, "rowspace": 1e-6, "basis_rtol": 1e-10},
         budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.nuclear-rank-le-fro",
-        source=f"{SRC}; svm_rank figure (empirical)",
-        statement="rank(W*^mm) <= rank(W^mm) (relative threshold 1e-6).",
-        conditions="unique optimal tokens; feasible",
+        source=Source(
+            PAPER, ARXIV,
+            f"low-rank experiments (empirical); {OFFICIAL}, svm_rank experiment (ranks of the "
+            "Frobenius and nuclear-norm SVM solutions)",
+        ),
+        statement="rank(W*^mm) <= rank(W^mm) (ranks with the relative threshold 'rank_rtol', "
+        "1e-6).",
         instances=problem_spec_strategy("paper", (2, 6), (2, 6), (0, 4), overparameterized=True),
         check=check_nuclear_rank_le_fro,
         expected=Expected.OPEN,
-        tolerances=TOL["rank"],
+        samples=({"family": "paper", "n": 4, "T": 5, "d": 6, "seed": 0, "options": {}},),
+        requires=("feasible_opt",),
+        tolerances={"rank_rtol": 1e-6},
         budget={"ci": 6, "dev": 40, "deep": 400},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.global-convergence",
-        source=f"{SRC}; limit: local, not global (catalog §6.1, §7.2)",
-        statement="(naive) GD from random init always converges to the global W^mm.",
-        conditions="paper family n = 6, T = 8, d = 10; opt unique and feasible",
+        source=Source(
+            PAPER, ARXIV,
+            "Abstract, result (1): the convergence can occur in locally-optimal directions "
+            "rather than global ones",
+            confirmed=True,
+        ),
+        statement="(naive) GD from random init always converges to the global W^mm (paper "
+        "family, n = 6, T = 8).",
         instances=problem_spec_strategy(
             "paper", (6, 6), (8, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
         ),
@@ -906,48 +1059,64 @@ CLAIMS = [
         samples=(
             {"family": "paper", "n": 6, "T": 8, "d": 10, "seed": 0, "options": {}, "init_seed": 0},
         ),
-        tolerances=TOL["global-fails"],
+        requires=("feasible_opt",),
+        tolerances={"corr_global": 0.9, "saturated": SATURATED},
+        protocol={"runs": 8, "steps": 2000, "lr": 0.1},
         budget={"ci": 12, "dev": 40, "deep": 300},
         build_problem=build_problem,
         shrink=False,
     ),
     Claim(
         id="tfsvm.svm-equivalence-nonlinear",
-        source=f"{SRC}; SVM-equivalence for nonlinear heads (TFSVM-O2, empirical; official "
-        "multi_token_converge protocol and filter)",
+        source=Source(
+            PAPER, ARXIV,
+            "Abstract, result (3): a more general SVM equivalence predicts the implicit bias "
+            f"with nonlinear heads (empirical); {OFFICIAL}, multi_token_converge protocol and "
+            "filter",
+            confirmed=True,
+        ),
         statement="For a ReLU head, W^fin + R W^dir predicts the GD iterate better than the "
         "single-token W^mm (mean 1 - corr over accepted multi-token runs).",
-        conditions="runs accepted by the official filter (no softmax entry in (1e-6, 1e-3])",
         instances=st.fixed_dictionaries(
             {"seed": _seeds, "d": st.sampled_from([4, 6]), "runs": st.just(16)}
         ),
         check=check_svmeq,
         expected=Expected.OPEN,
         samples=({"seed": 0, "d": 4, "runs": 16},),
-        tolerances=TOL["svmeq"],
+        requires=(MULTI_TOKEN_RUN,),
+        tolerances={"low": 1e-6, "high": 1e-3},
+        protocol={"family": "paper", "n": 3, "T": 4, "steps": 2000, "lr": 0.1},
         budget={"ci": 0, "dev": 3, "deep": 20},
         shrink=False,
     ),
     Claim(
         id="tfsvm.softmax-saturation",
-        source=f"{SRC}; softmax -> hardmax along the SVM direction (symbolic derivation "
-        "'softmax-saturation')",
+        source=Source(
+            PAPER, ARXIV,
+            "softmax -> hardmax along the SVM direction (the mechanism behind the SVM "
+            "equivalence; bounds derived in symbolic/ as 'softmax-saturation')",
+        ),
         statement="Along W = R W^mm/||W^mm||, the non-selected mass of input i lies between "
         "e/(1+e) and (T-1) e with e = exp(-R m_i/||W^mm||), m_i >= 1 its smallest "
         "margin; so it is at most (T-1) exp(-R/||W^mm||) and decays at rate m_i/||W^mm||.",
-        conditions="unique optimal tokens; feasible",
         instances=problem_spec_strategy("paper", (1, 5), (2, 6), (0, 3), overparameterized=True),
         check=check_saturation,
         expected=Expected.HOLDS,
-        tolerances=TOL["saturation"],
+        samples=({"family": "paper", "n": 3, "T": 4, "d": 4, "seed": 0, "options": {}},),
+        requires=("feasible_opt",),
+        tolerances={"rel": 1e-12, "eps_factor": 32.0},
+        protocol={"R_min": 0.1, "R_max": 1e4, "num_radii": 13},
         budget={"ci": 10, "dev": 50, "deep": 500},
         build_problem=build_problem,
     ),
     Claim(
         id="tfsvm.ties-single-token",
-        source=f"{SRC}; limit: ties violate the unique-optimum hypothesis (catalog §6.5)",
+        source=Source(
+            PAPER, ARXIV,
+            "limit: exact ties violate the hypothesis that each input's optimal token is unique "
+            "(the token-score assumption)",
+        ),
         statement="(naive) GD attention always ends up selecting a single token per input.",
-        conditions="near-tie family with gap 0 (exact ties), equal labels' scores",
         instances=problem_spec_strategy(
             "near-tie",
             (1, 3),
@@ -970,7 +1139,9 @@ CLAIMS = [
                 "init_seed": 0,
             },
         ),
-        tolerances=TOL["ties"],
+        requires=(TIED_OPT,),
+        tolerances={"split": 1e-3},
+        protocol={"steps": 2000, "runs": 4, "lr": 0.1},
         budget={"ci": 6, "dev": 30, "deep": 300},
         build_problem=build_problem,
         shrink=False,

@@ -1,4 +1,4 @@
-"""The ``attnsvm`` command line (DESIGN.md, "Command line").
+"""The ``attnsvm`` command line (docs/design.md, "Command line").
 
 Exit codes: 0 success, 1 a check did not match its expectation, 2 bad input (one line on stderr,
 no traceback), 3 an SVM is infeasible (its certificate is printed as JSON on stdout).

@@ -5,18 +5,26 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import as_completed
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attnsvm.properties.cli.common import BadInput, emit_json, emit_table, to_jsonable
+from attnsvm.properties.files import atomic_write_text, writable_dir, writable_path
 from attnsvm.properties.profiles import PROFILES
-from attnsvm.properties.registry import all_claims, get_claim
+from attnsvm.properties.registry import all_claims, evidence_of, get_claim, load_sources
 from attnsvm.properties.runner import ClaimReport, run_claim, run_claim_by_id
 
 EXIT_MISMATCH = 1
+
+claims_option = click.option(
+    "--claims",
+    "sources",
+    multiple=True,
+    metavar="PATH_OR_MODULE",
+    help="also load the claims of this Python file or importable module (repeatable)",
+)
 
 
 def _progress() -> Progress:
@@ -31,17 +39,31 @@ def _progress() -> Progress:
 
 
 @click.command("list")
-@click.option("--json", "as_json", is_flag=True)
-def list_cmd(as_json: bool) -> int:
-    """The catalog of claims: id, source, expected verdict, statement."""
+@click.option("--json", "as_json", is_flag=True, help="print the claims as one JSON document")
+@click.option("--markdown", is_flag=True, help="print the claims reference (docs/claims.md)")
+@claims_option
+def list_cmd(as_json: bool, markdown: bool, sources: tuple[str, ...]) -> int:
+    """The registered claims: id, source, expected verdict, statement.
+
+    Example: attnsvm list --claims my_claims.py --json"""
+    load_sources(sources)
+    if markdown:
+        from attnsvm.properties.claims_reference import claims_markdown
+
+        click.echo(claims_markdown(all_claims().values()), nl=False)
+        return 0
     rows = [
         {
             "id": c.id,
-            "source": c.source,
+            "source": str(c.source),
+            "origin": c.origin,
+            "requires": [p.name for p in c.premises],
+            "tolerances": c.tolerances,
+            "protocol": c.protocol,
             "expected": c.expected.value,
             "statement": c.statement,
             "conditions": c.conditions,
-            "known": None if c.known is None else c.known.value,
+            "known": None if c.known is None else c.known.verdict.value,
         }
         for c in all_claims().values()
     ]
@@ -66,34 +88,52 @@ def _fmt_worst(rep: ClaimReport) -> str:
 @click.command("check")
 @click.argument("ids", nargs=-1)
 @click.option("--profile", type=click.Choice(PROFILES), default="ci", show_default=True)
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="write the full report as JSON to this file",
-)
+@click.option("--json", "as_json", is_flag=True, help="print the report as one JSON document")
+@click.option("--output", "output", type=str, default=None, metavar="FILE",
+              help="also write the full report as JSON to FILE")
 @click.option("--workers", type=int, default=None, help="processes (default: min(2, cores))")
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
 @click.option("--max-examples", type=int, default=None, help="override every claim's budget")
+@click.option(
+    "--instance",
+    "instance_json",
+    default=None,
+    metavar="JSON",
+    help="check exactly this instance (a JSON object) of the one claim named",
+)
+@claims_option
 def check_cmd(
     ids: tuple[str, ...],
     profile: str,
-    json_file: str | None,
+    as_json: bool,
+    output: str | None,
     workers: int | None,
     scheduler: str | None,
     max_examples: int | None,
+    instance_json: str | None,
+    sources: tuple[str, ...],
 ) -> int:
-    """Check claims (all by default); exit 0 only if every verdict matches its expectation."""
+    """Check claims (all by default); exit 0 only if every verdict matches its expectation.
+
+    Example: attnsvm check tfsvm.rank-lemma --profile dev --output report.json"""
+    out_path = None if output is None else writable_path(output, "output")
+    load_sources(sources)
     claims = [get_claim(i) for i in ids] if ids else list(all_claims().values())
     if max_examples is not None and max_examples < 0:
         raise BadInput(f"--max-examples must be >= 0, got {max_examples}")
+    instances = None
+    if instance_json is not None:
+        if len(claims) != 1:
+            raise BadInput("--instance needs exactly one claim id")
+        instances = [_parse_instance(instance_json)]
+        workers = 1
     reports: dict[str, ClaimReport] = {}
     if workers == 1 and not scheduler:
         with _progress() as prog:
             task = prog.add_task(f"checking ({profile})", total=len(claims))
             for c in claims:
-                reports[c.id] = run_claim(c, profile, max_examples=max_examples)
+                reports[c.id] = run_claim(c, profile, max_examples=max_examples,
+                                          instances=instances)
                 prog.advance(task)
     else:
         from attnsvm.properties.executors import make_executor
@@ -101,47 +141,26 @@ def check_cmd(
         with make_executor(workers, scheduler) as pool, _progress() as prog:
             task = prog.add_task(f"checking ({profile})", total=len(claims))
             futures = {
-                pool.submit(run_claim_by_id, c.id, profile, max_examples): c.id for c in claims
+                pool.submit(run_claim_by_id, c.id, profile, max_examples, sources): c.id
+                for c in claims
             }
             for fut in as_completed(futures):
                 reports[futures[fut]] = fut.result()
                 prog.advance(task)
     ordered = [reports[c.id] for c in claims]
-    emit_table(
-        f"attnsvm check — profile {profile}",
-        [
-            "claim",
-            "expected",
-            "verdict",
-            "tried",
-            "out of scope",
-            "worst (gap vs threshold)",
-            "match",
-            "s",
-        ],
-        [
-            (
-                r.claim_id,
-                r.expected,
-                r.verdict.value,
-                r.tried,
-                r.counts["out_of_scope"],
-                _fmt_worst(r),
-                "yes" if r.matches else "NO",
-                f"{r.seconds:.1f}",
-            )
-            for r in ordered
-        ],
-    )
+    if not as_json:
+        _check_table(profile, ordered)
     mismatched = [r.claim_id for r in ordered if not r.matches]
-    if json_file:
-        payload = {
-            "profile": profile,
-            "all_match": not mismatched,
-            "claims": [r.as_dict() for r in ordered],
-        }
-        Path(json_file).write_text(json.dumps(to_jsonable(payload), indent=2) + "\n")
+    payload = {"profile": profile, "all_match": not mismatched,
+               "claims": [r.as_dict() for r in ordered]}
+    if as_json:
+        emit_json(payload)
+    if out_path is not None:
+        atomic_write_text(out_path, json.dumps(to_jsonable(payload), indent=2) + "\n")
     if mismatched:
+        for r in ordered:
+            if not r.matches:
+                click.echo(r.failure_message(), err=True)
         click.echo(
             f"attnsvm: {len(mismatched)} verdict(s) differ from expectation: "
             f"{', '.join(mismatched)}",
@@ -151,9 +170,34 @@ def check_cmd(
     return 0
 
 
-def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None) -> dict:
+def _check_table(profile: str, reports: list[ClaimReport]) -> None:
+    emit_table(
+        f"attnsvm check — profile {profile}",
+        ["claim", "expected", "verdict", "tried", "out of scope", "worst (gap vs threshold)",
+         "match", "s"],
+        [
+            (r.claim_id, r.expected, r.verdict.value, r.tried, r.counts["out_of_scope"],
+             _fmt_worst(r), "yes" if r.matches else "NO", f"{r.seconds:.1f}")
+            for r in reports
+        ],
+    )
+
+
+def _parse_instance(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"--instance is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"--instance must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None,
+              sources: tuple[str, ...] = ()) -> dict:
     from hypothesis.database import DirectoryBasedExampleDatabase
 
+    load_sources(sources)
     db = DirectoryBasedExampleDatabase(db_dir) if db_dir else None
     rep = run_claim(
         claim_id,
@@ -187,6 +231,7 @@ def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None) -
 )
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
 @click.option("--json", "as_json", is_flag=True)
+@claims_option
 def hunt_cmd(
     claim_id: str,
     max_examples: int,
@@ -195,16 +240,19 @@ def hunt_cmd(
     workers: int,
     scheduler: str | None,
     as_json: bool,
+    sources: tuple[str, ...],
 ) -> int:
     """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them."""
     from attnsvm.properties.records import save_counterexample
     from attnsvm.properties.verdicts import Evidence
 
+    load_sources(sources)
     claim = get_claim(claim_id)
     if max_examples < 1:
         raise BadInput(f"--max-examples must be >= 1, got {max_examples}")
     if workers < 1:
         raise BadInput(f"--workers must be >= 1, got {workers}")
+    writable_dir(out_dir, "out")
     db_dir = os.path.join(".hypothesis", "hunt")
     results = []
     if workers == 1 and not scheduler:
@@ -226,7 +274,8 @@ def hunt_cmd(
         per = max(1, max_examples // workers)
         with make_executor(workers, scheduler) as pool, _progress() as prog:
             task = prog.add_task(f"hunting {claim_id}", total=workers)
-            futs = [pool.submit(_hunt_one, claim_id, per, seed + j, db_dir) for j in range(workers)]
+            futs = [pool.submit(_hunt_one, claim_id, per, seed + j, db_dir, sources)
+                    for j in range(workers)]
             for fut in as_completed(futs):
                 results.append(fut.result())
                 prog.advance(task)
@@ -265,10 +314,12 @@ def hunt_cmd(
 @click.command("replay")
 @click.argument("file")
 @click.option("--json", "as_json", is_flag=True)
-def replay_cmd(file: str, as_json: bool) -> int:
+@claims_option
+def replay_cmd(file: str, as_json: bool, sources: tuple[str, ...]) -> int:
     """Re-run a saved counterexample (.json or .npz) and check it reproduces exactly."""
     from attnsvm.properties.records import replay
 
+    load_sources(sources)
     out = replay(file)
     if as_json:
         emit_json(out)
@@ -307,55 +358,90 @@ def _parse_axis(text: str) -> tuple[str, list]:
     return name, out
 
 
-def _check_spec(claim_id: str, spec: dict) -> dict:
+def _check_spec(claim_id: str, spec: dict, tolerances: dict, protocol: dict,
+                sources: tuple[str, ...] = ()) -> dict:
     from threadpoolctl import threadpool_limits
 
+    load_sources(sources)
     with threadpool_limits(1):
-        ev = get_claim(claim_id).check(spec)
-    return {"spec": spec, "evidence": ev.as_dict()}
+        ev = evidence_of(get_claim(claim_id), spec, tolerances=tolerances, protocol=protocol)
+    return {"spec": spec, "tolerances": tolerances, "protocol": protocol,
+            "evidence": ev.as_dict()}
+
+
+def _axis_kind(claim, name: str) -> tuple[str, str]:
+    """Which part of the claim an axis varies: ``instance``, ``protocol`` or ``tolerances``
+    (``protocol.KEY`` / ``tolerances.KEY`` / ``instance.KEY`` name it explicitly)."""
+    parts = {"instance": claim.samples[0], "protocol": claim.protocol,
+             "tolerances": claim.tolerances}
+    kind, _, key = name.partition(".")
+    if key and kind in parts:
+        if key not in parts[kind]:
+            raise BadInput(f"--set {name}: {key!r} is not a {kind} key of {claim.id}")
+        return kind, key
+    found = [k for k, fields in parts.items() if name in fields]
+    if not found:
+        known = "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in parts.items())
+        raise BadInput(f"--set {name}: not a field of {claim.id} ({known})")
+    if len(found) > 1:
+        raise BadInput(f"--set {name}: ambiguous ({' and '.join(found)}); write e.g. "
+                       f"{found[1]}.{name}")
+    return found[0], name
 
 
 @click.command("sweep")
 @click.argument("claim_id")
-@click.option("--set", "axes", multiple=True, help="NAME=V1,V2,... (a grid axis over spec fields)")
+@click.option("--set", "axes", multiple=True,
+              help="NAME=V1,V2,... a grid axis over an instance field, a protocol key or a "
+              "tolerance key (prefix protocol. / tolerances. / instance. when ambiguous)")
 @click.option("--workers", type=int, default=None, help="processes (default: min(2, cores))")
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True, help="print the results as one JSON document")
+@click.option("--output", "output", type=str, default=None, metavar="FILE",
+              help="also write the results as JSON to FILE")
+@claims_option
 def sweep_cmd(claim_id: str, axes: tuple[str, ...], workers: int | None, scheduler: str | None,
-              json_file: str | None) -> int:
-    """Evaluate CLAIM_ID's check on a grid of specs (its first sample with fields overridden),
-    e.g. `attnsvm sweep tfsvm.global-convergence --set d=8,16,32 --set seed=0,1,2`."""
+              as_json: bool, output: str | None, sources: tuple[str, ...]) -> int:
+    """Evaluate CLAIM_ID's check on a grid (its first sample, protocol and tolerances with the
+    axes overridden), e.g. `attnsvm sweep tfsvm.global-convergence --set d=8,16 --set seed=0,1`."""
     import itertools
 
     from attnsvm.properties.executors import make_executor
 
+    out_path = None if output is None else writable_path(output, "output")
+    load_sources(sources)
     claim = get_claim(claim_id)
-    if not claim.samples:
-        raise BadInput(f"{claim_id} has no sample spec to sweep from")
-    base = dict(claim.samples[0])
-    grid = [_parse_axis(a) for a in axes]
-    for name, _ in grid:
-        if name not in base:
-            raise BadInput(f"--set {name}: not a field of {claim_id}'s spec ({', '.join(base)})")
-    specs = [dict(base, **dict(zip([g[0] for g in grid], combo, strict=True)))
-             for combo in itertools.product(*[g[1] for g in grid])]
+    grid = [(_axis_kind(claim, name), values) for name, values in map(_parse_axis, axes)]
+    cells = []
+    for combo in itertools.product(*[values for _, values in grid]):
+        parts: dict[str, dict] = {"instance": dict(claim.samples[0]), "protocol": {},
+                                  "tolerances": {}}
+        for ((kind, key), _), value in zip(grid, combo, strict=True):
+            parts[kind][key] = value
+        cells.append(parts)
     results = []
     with make_executor(workers, scheduler) as pool, _progress() as prog:
-        task = prog.add_task(f"sweeping {claim_id}", total=len(specs))
-        futs = [pool.submit(_check_spec, claim_id, spec) for spec in specs]
+        task = prog.add_task(f"sweeping {claim_id}", total=len(cells))
+        futs = [pool.submit(_check_spec, claim_id, c["instance"], c["tolerances"],
+                            c["protocol"], sources) for c in cells]
         for fut in futs:
             results.append(fut.result())
             prog.advance(task)
-    names = [g[0] for g in grid]
-    emit_table(
-        f"attnsvm sweep {claim_id}",
-        [*names, "status", "gap", "threshold", "note"],
-        [(*(r["spec"][k] for k in names), r["evidence"]["status"], r["evidence"]["gap"],
-          r["evidence"]["threshold"], r["evidence"]["note"]) for r in results],
-    )
-    if json_file:
-        Path(json_file).write_text(json.dumps(to_jsonable({"claim": claim_id, "results": results}),
-                                              indent=2) + "\n")
+    payload = {"claim": claim_id, "results": results}
+    if as_json:
+        emit_json(payload)
+    else:
+        names = [f"{kind}.{key}" if kind != "instance" else key for (kind, key), _ in grid]
+        part_of = {"instance": "spec", "protocol": "protocol", "tolerances": "tolerances"}
+        emit_table(
+            f"attnsvm sweep {claim_id}",
+            [*names, "status", "gap", "threshold", "note"],
+            [(*(r[part_of[kind]][key] for (kind, key), _ in grid), r["evidence"]["status"],
+              r["evidence"]["gap"], r["evidence"]["threshold"], r["evidence"]["note"])
+             for r in results],
+        )
+    if out_path is not None:
+        atomic_write_text(out_path, json.dumps(to_jsonable(payload), indent=2) + "\n")
     return 0
 
 

@@ -1,10 +1,13 @@
 """Reproductions of the papers' experiments (issue 6): one module per experiment, each exposing
-``run(quick: bool, seed: int) -> ExperimentResult`` (see ``properties.reproduce.common``);
-``properties.reproduce.report`` writes the figures, the JSON data and REPORT.md.
+``run(quick: bool, seed: int) -> ExperimentResult`` (see ``properties.reproduce.common``) and
+declaring its comparisons with the papers as a ``COMPARISONS`` table
+(``properties.reproduce.compare``); ``properties.reproduce.report`` evaluates the tables and writes
+the figures, the JSON data and REPORT.md.
 
 TF-SVM = "Transformers as Support Vector Machines" (arXiv 2308.16898); MMTS = "Max-Margin Token
 Selection in Attention Mechanism" (arXiv 2306.13596). Settings follow the official notebooks
-and the claims catalog (research/claims-tfsvm.md §5, §7).
+(github.com/umich-sota/TF-as-SVM, github.com/ucr-optml/max_margin_attention); where a paper gives
+no protocol, the module says which one it uses.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Shared pieces of the reproductions: the result record, seeds, statistics, JSON conversion.
 
 Each experiment module (``properties.reproduce.<name>``) exposes ``run(quick, seed) ->
-ExperimentResult``. A result carries the paper's statement (in our words, with sources and
-UNVERIFIED marks), the settings used, the data (JSON-able), the comparison rows and a plotter.
-Nothing in a result depends on wall-clock time, so the same seed gives the same JSON.
+ExperimentResult``. A result carries the paper's statement (in our words, with sources), the
+settings used, the data (JSON-able), the measurements reduced from the data, the declared
+comparisons (``properties.reproduce.compare``; evaluated by ``properties.reproduce.report``), extra
+tables of our numbers and a plotter. Nothing in a result depends on wall-clock time, so the same
+seed gives the same JSON.
 """
 
 from __future__ import annotations
@@ -17,38 +19,10 @@ from typing import Any
 
 import numpy as np
 
-AGREED, DIFFERS = "agreed", "differs"
+from attnsvm.properties.reproduce.compare import AGREED, DIFFERS, Comparison, Row
+from attnsvm.properties.reproduce.evaluation import evaluate, jsonable
 
 Progress = Callable[[str], None]
-
-TFSVM = "TF-SVM (Tarzanagh, Li, Thrampoulidis, Oymak, arXiv 2308.16898)"
-MMTS = "MMTS (Tarzanagh, Li, Zhang, Oymak, arXiv 2306.13596)"
-CATALOG = "catalog claims-tfsvm.md"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One row of a reproduction's comparison: a quantity, the paper's (or the catalog's) value or
-    expectation with its source tag, our value, the verdict and, when it differs, why."""
-
-    quantity: str
-    paper: str
-    ours: str
-    verdict: str
-    why: str = ""
-
-    def __post_init__(self) -> None:
-        if self.verdict not in (AGREED, DIFFERS):
-            raise ValueError(f"verdict must be {AGREED!r} or {DIFFERS!r}, got {self.verdict!r}")
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "quantity": self.quantity,
-            "paper": self.paper,
-            "ours": self.ours,
-            "verdict": self.verdict,
-            "why": self.why,
-        }
 
 
 @dataclass(frozen=True)
@@ -76,7 +50,8 @@ class ExperimentResult:
     statement: str
     settings: dict[str, Any]
     data: dict[str, Any]
-    comparison: list[Comparison]
+    measured: dict[str, Any]
+    comparisons: Sequence[Comparison]
     seed: int
     quick: bool
     tables: list[Table] = field(default_factory=list)
@@ -89,6 +64,11 @@ class ExperimentResult:
         if self.plotter is None:
             raise RuntimeError(f"experiment {self.name!r} has no plotter")
         self.plotter(self.data, Path(path))
+
+    @property
+    def comparison(self) -> list[Row]:
+        """The declared comparisons evaluated against the measurements."""
+        return evaluate(self.comparisons, self.measured)
 
     @property
     def agreed(self) -> int:
@@ -117,10 +97,6 @@ class ExperimentResult:
 
 
 # ----------------------------------------------------------------------------- small helpers
-def verdict(ok: bool) -> str:
-    return AGREED if ok else DIFFERS
-
-
 def sub_seed(seed: int, *tags: object) -> int:
     """A 32-bit seed derived from ``seed`` and tags (stable across runs and platforms)."""
     words = [int(seed)] + [zlib.crc32(str(t).encode()) for t in tags]
@@ -130,18 +106,6 @@ def sub_seed(seed: int, *tags: object) -> int:
 def note(progress: Progress | None, text: str) -> None:
     if progress is not None:
         progress(text)
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    """Compact number formatting for tables ('-' for missing / non-finite)."""
-    if x is None:
-        return "-"
-    x = float(x)
-    if not math.isfinite(x):
-        return "-"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
-        return f"{x:.{max(digits - 1, 1)}e}"
-    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
 
 
 def frac(k: int, n: int) -> str:
@@ -192,26 +156,6 @@ def at_checkpoints(checkpoints: Sequence[int], wanted: Iterable[int]) -> list[in
     """Indices of the wanted iterations in a checkpoint list (those present)."""
     cps = [int(c) for c in checkpoints]
     return [cps.index(int(w)) for w in wanted if int(w) in cps]
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types, recursively; non-finite floats become None (strict JSON)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def versions() -> dict[str, str]:

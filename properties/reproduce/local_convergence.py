@@ -1,12 +1,13 @@
 """Reproduction 1: local convergence of normalized GD for W and (K, Q).
 
-TF-SVM (arXiv 2308.16898), local GD convergence theorem (W-parameterization; number UNVERIFIED)
-and the empirical (K, Q) -> nuclear-norm bias; official notebook ``local_converge.ipynb``:
-n = 6, T = 8, d = 10, cross-attention, unit-norm Gaussian tokens and queries, 100 runs, normalized
-GD with eta = 0.1 for 2000 steps, (K, Q) with m = d, each factor normalized separately and a
-float64-eps ridge. The figure plots the max softmax probability and corr(W(k), W^mm_alpha) /
-corr(K Q^T, W*^mm_alpha), with alpha = GD's own final selection (catalog §1.3 item 1), so we also
-report how many runs end at the global alpha = opt and how the others relate to W^mm_opt.
+TF-SVM (arXiv 2308.16898): the local GD convergence theorem for the W-parameterization (theorem
+number unconfirmed) and the empirical (K, Q) -> nuclear-norm bias; official notebook
+``local_converge.ipynb`` (github.com/umich-sota/TF-as-SVM): n = 6, T = 8, d = 10,
+cross-attention, unit-norm Gaussian tokens and queries, 100 runs, normalized GD with eta = 0.1 for
+2000 steps, (K, Q) with m = d, each factor normalized separately and a float64-eps ridge. The
+figure plots the max softmax probability and corr(W(k), W^mm_alpha) / corr(K Q^T, W*^mm_alpha),
+where the notebook sets alpha to GD's own final selection (not to opt), so we also report how many
+runs end at the global alpha = opt and how the others relate to W^mm_opt.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any
 import numpy as np
 
 from attnsvm.properties.reproduce.common import (
-    TFSVM,
-    Comparison,
     ExperimentResult,
     Progress,
     Table,
@@ -28,15 +27,29 @@ from attnsvm.properties.reproduce.common import (
     curve_stats,
     extend_runs,
     fisher_p,
-    fmt,
     frac,
     note,
     pyplot,
     save,
     sub_seed,
     take_fallbacks,
-    verdict,
 )
+from attnsvm.properties.reproduce.compare import (
+    RECALLED,
+    TFSVM,
+    Above,
+    All,
+    AtLeast,
+    Below,
+    Cited,
+    Comparison,
+    Equal,
+    Increasing,
+    earlier,
+    notebook,
+    tfsvm,
+)
+from attnsvm.properties.reproduce.evaluation import fmt
 from attnsvm.properties.stats import wilson
 from attnsvm.reference.attention.families import paper_family, stack_problems
 from attnsvm.reference.attention.models import probabilities
@@ -55,29 +68,31 @@ from attnsvm.reference.svm.token_optimality import is_locally_optimal
 NAME = "local_convergence"
 TITLE = "Local convergence of normalized GD to W^mm_alpha (W) and W*^mm_alpha ((K, Q))"
 STATEMENT = (
-    f"{TFSVM}, local GD convergence theorem for the W-parameterization (number UNVERIFIED) and "
-    "the empirical (K, Q) -> nuclear-norm bias; official notebook local_converge.ipynb. From a "
-    "random initialisation, normalized GD drives the softmax of each input onto one token "
-    "(max probability -> 1) and W(k)/||W(k)|| aligns with the Frobenius Att-SVM solution "
-    "W^mm_alpha of the selection alpha that GD itself ends at; K Q^T aligns with the "
-    "nuclear-norm solution W*^mm_alpha. alpha is locally optimal but need not be the global "
-    "opt (the figure's correlation is with W^mm_alpha, not W^mm_opt: catalog §1.3 item 1)."
+    f"{TFSVM}, local GD convergence theorem for the W-parameterization (theorem number "
+    f"{RECALLED}) and the empirical (K, Q) -> nuclear-norm bias (abstract); official notebook "
+    "local_converge.ipynb. From a random initialisation, normalized GD drives the softmax of "
+    "each input onto one token (max probability -> 1) and W(k)/||W(k)|| aligns with the "
+    "Frobenius Att-SVM solution W^mm_alpha of the selection alpha that GD itself ends at; K Q^T "
+    "aligns with the nuclear-norm solution W*^mm_alpha. alpha is locally optimal but need not be "
+    "the global opt (abstract: convergence 'can occur in locally-optimal directions'; the "
+    "notebook's correlation is with W^mm_alpha of GD's final selection, not with W^mm_opt)."
 )
 
-#: the catalog's reproduction, §7.2 [NUM] (30 runs); UNVERIFIED as a paper number
-CATALOG_72 = {
-    "corr_W_mean": {10: 0.259, 100: 0.737, 500: 0.968, 1000: 0.990, 2000: 0.9958},
+#: an earlier independent re-run of this protocol (30 runs; unpublished, not paper values)
+EARLIER_RUN = earlier("30 runs")
+EARLIER_72 = {
+    "corr_W_mean": (0.259, 0.737, 0.968, 0.990, 0.9958),
     "corr_W_min_2000": 0.957,
-    "corr_KQ_mean": {10: 0.421, 100: 0.857, 500: 0.991, 1000: 0.9966, 2000: 0.9971},
+    "corr_KQ_mean": (0.421, 0.857, 0.991, 0.9966, 0.9971),
     "corr_KQ_min_2000": 0.994,
     "corr_KQ_fro": 0.85,
     "global": (23, 30),
-    "nonglobal_corr_global": (0.68, 0.84),
 }
-#: verdict thresholds (catalog §8 recipe 2)
-THRESH = {"mean_corr": 0.99, "min_corr": 0.95, "saturated": 1 - 1e-6, "own_vs_global": 0.05}
-MARKS = (10, 100, 500, 1000, 2000)
+MARKS = (10, 100, 500, 1000, 2000)  # the iterations EARLIER_72's curves are given at
 EXTEND_STEPS = 10000  # continuation of W runs whose 2000-step selection is not locally optimal
+MEAN_CORR, MIN_CORR = 0.99, 0.95  # directional convergence at 2000 steps: mean and worst run
+SATURATED = 1 - 1e-6  # min max-softmax probability of a saturated run
+OWN_VS_GLOBAL = 0.05  # a non-global run is this much closer to its own SVM than to the global
 
 
 def settings(quick: bool) -> dict[str, Any]:
@@ -108,79 +123,71 @@ def _max_prob_curves(X: np.ndarray, W_hist: np.ndarray, Z: np.ndarray) -> np.nda
     return s.max(axis=-1).mean(axis=-1)
 
 
-def _analyse(problems, res, W_hist, norm: str) -> dict[str, Any]:
-    """Per run: alpha, its SVM (Frobenius or nuclear), locality, globality, correlation curves.
-
-    Local optimality uses the support tokens of the program of the parameterization (Frobenius
-    for W, nuclear for (K, Q)); for (K, Q) the Frobenius-support verdict is kept beside it.
-    """
+def _analyse_run(p: Any, alpha: np.ndarray, hist: np.ndarray, norm: str,
+                 run: int) -> dict[str, Any] | None:
+    """One run: its SVM (Frobenius or nuclear), locality, globality and correlation curve; None
+    when Att-SVM_alpha is infeasible. Local optimality uses the support tokens of the program of
+    the parameterization (Frobenius for W, nuclear for (K, Q)); for (K, Q) the Frobenius-support
+    verdict is kept beside it."""
     solve = solve_att_svm if norm == "fro" else certified_nuclear
-    curves, curves_fro, finals, glob, local, feasible = [], [], [], [], [], []
-    local_fro: list[bool] = []
-    corr_global: list[float | None] = []
-    nonglobal: list[dict[str, Any]] = []
-    svals = []
-    for b, p in enumerate(problems):
-        alpha = res.selected[b]
-        opt = optimal_tokens(p)
-        try:
-            sol = solve(p, alpha)
-            fro = sol if norm == "fro" else solve_att_svm(p, alpha)
-        except InfeasibleSVM:
-            feasible.append(False)
-            glob.append(False)
-            local.append(False)
-            local_fro.append(False)
-            continue
-        feasible.append(True)
-        curve = correlation(W_hist[b], sol.W[None])
-        curves.append(curve)
-        if norm == "nuc":
-            curves_fro.append(correlation(W_hist[b], fro.W[None]))
-            sv = np.linalg.svd(W_hist[b, -1], compute_uv=False)
-            svals.append((sv / sv[0]).tolist())
-        finals.append(float(curve[-1]))
-        local.append(bool(is_locally_optimal(p, alpha, solution=sol)))
-        local_fro.append(bool(is_locally_optimal(p, alpha, solution=fro)))
-        is_global = bool(opt.unique and np.array_equal(alpha, opt.tokens))
-        glob.append(is_global)
-        corr_global.append(float(curve[-1]) if is_global else None)
-        if not is_global and opt.unique:
-            W_glob = solve(p, opt.tokens).W
-            nonglobal.append(
-                {
-                    "run": b,
-                    "alpha": alpha.tolist(),
-                    "opt": opt.tokens.tolist(),
-                    "inputs_differing": int(np.sum(alpha != opt.tokens)),
-                    "corr_iterate_global": float(correlation(W_hist[b, -1], W_glob)),
-                    "corr_svm_alpha_global": float(correlation(sol.W, W_glob)),
-                    "corr_iterate_alpha": float(curve[-1]),
-                }
-            )
-            corr_global[-1] = nonglobal[-1]["corr_iterate_global"]
+    opt = optimal_tokens(p)
+    try:
+        sol = solve(p, alpha)
+        fro = sol if norm == "fro" else solve_att_svm(p, alpha)
+    except InfeasibleSVM:
+        return None
+    curve = correlation(hist, sol.W[None])
+    rec: dict[str, Any] = {"curve": curve, "final": float(curve[-1])}
+    if norm == "nuc":
+        rec["curve_fro"] = correlation(hist, fro.W[None])
+        sv = np.linalg.svd(hist[-1], compute_uv=False)
+        rec["svals"] = (sv / sv[0]).tolist()
+    rec["local"] = bool(is_locally_optimal(p, alpha, solution=sol))
+    rec["local_fro"] = bool(is_locally_optimal(p, alpha, solution=fro))
+    rec["global"] = bool(opt.unique and np.array_equal(alpha, opt.tokens))
+    rec["corr_global"] = rec["final"] if rec["global"] else None
+    if not rec["global"] and opt.unique:
+        W_glob = solve(p, opt.tokens).W
+        rec["nonglobal"] = {
+            "run": run,
+            "alpha": alpha.tolist(),
+            "opt": opt.tokens.tolist(),
+            "inputs_differing": int(np.sum(alpha != opt.tokens)),
+            "corr_iterate_global": float(correlation(hist[-1], W_glob)),
+            "corr_svm_alpha_global": float(correlation(sol.W, W_glob)),
+            "corr_iterate_alpha": rec["final"],
+        }
+        rec["corr_global"] = rec["nonglobal"]["corr_iterate_global"]
+    return rec
+
+
+def _analyse(problems, res, W_hist, norm: str) -> dict[str, Any]:
+    """Per run: alpha, its SVM, locality, globality, correlation curves (see _analyse_run)."""
+    recs = [_analyse_run(p, res.selected[b], W_hist[b], norm, b) for b, p in enumerate(problems)]
+    ok = [r for r in recs if r is not None]
     out = {
-        "feasible": feasible,
-        "globally_optimal": glob,
-        "locally_optimal": local,
-        "final_corr": finals,
-        "final_corr_global": corr_global,
-        "corr_curve": curve_stats(np.array(curves)),
-        "nonglobal": nonglobal,
+        "feasible": [r is not None for r in recs],
+        "globally_optimal": [r is not None and r["global"] for r in recs],
+        "locally_optimal": [r is not None and r["local"] for r in recs],
+        "final_corr": [r["final"] for r in ok],
+        "final_corr_global": [r["corr_global"] for r in ok],
+        "corr_curve": curve_stats(np.array([r["curve"] for r in ok])),
+        "nonglobal": [r["nonglobal"] for r in ok if "nonglobal" in r],
     }
     if norm == "nuc":
-        out["corr_curve_frobenius"] = curve_stats(np.array(curves_fro))
-        out["final_corr_frobenius"] = [float(c[-1]) for c in curves_fro]
-        out["locally_optimal_frobenius_support"] = local_fro
-        out["normalized_singular_values_mean"] = np.mean(np.array(svals), axis=0).tolist()
+        out["corr_curve_frobenius"] = curve_stats(np.array([r["curve_fro"] for r in ok]))
+        out["final_corr_frobenius"] = [float(r["curve_fro"][-1]) for r in ok]
+        out["locally_optimal_frobenius_support"] = [r is not None and r["local_fro"]
+                                                     for r in recs]
+        out["normalized_singular_values_mean"] = np.mean(
+            np.array([r["svals"] for r in ok]), axis=0).tolist()
     return out
 
 
-def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentResult:
-    cfg = settings(quick)
-    take_fallbacks()
-    n, T, d, B, steps = cfg["n"], cfg["T"], cfg["d"], cfg["runs"], cfg["steps"]
-    problems = [paper_family(n, T, d, sub_seed(seed, "data", r)) for r in range(B)]
+def _train(problems: list, cfg: Mapping[str, Any], seed: int,
+           progress: Progress | None) -> tuple[Any, Any, np.ndarray, dict]:
+    """Both parameterizations, all runs as one batch: (resW, resKQ, checkpoints, stacked data)."""
+    B, d, steps = cfg["runs"], cfg["d"], cfg["steps"]
     D = stack_problems(problems)
     cps = np.union1d(log_checkpoints(steps), np.array(MARKS))
     note(progress, f"training W ({B} runs x {steps} steps)")
@@ -195,21 +202,35 @@ def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentR
         uniform_init((B, d, d), sub_seed(seed, "Q0")),
         steps=steps, lr=cfg["lr"], ridge=cfg["kq_ridge"], checkpoints=cps,
     )
+    return resW, resKQ, cps, D
+
+
+def _extend(problems: list, resW: Any, w: dict[str, Any], lr: float,
+            progress: Progress | None) -> dict[str, Any]:
+    """Continue the W runs stuck at non-locally-optimal selections; record which ones move."""
+    stuck = [b for b in range(len(problems)) if w["feasible"][b] and not w["locally_optimal"][b]]
+    out: dict[str, Any] = {"steps": EXTEND_STEPS, "runs": stuck, "moved": []}
+    if stuck:
+        note(progress, f"continuing {len(stuck)} runs stuck at non-locally-optimal selections")
+        ext = extend_runs(problems, resW.params["W"], stuck, EXTEND_STEPS, lr)
+        out["moved"] = [bool(not np.array_equal(ext.selected[j], resW.selected[b]))
+                        for j, b in enumerate(stuck)]
+    return out
+
+
+def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentResult:
+    cfg = settings(quick)
+    take_fallbacks()
+    problems = [paper_family(cfg["n"], cfg["T"], cfg["d"], sub_seed(seed, "data", r))
+                for r in range(cfg["runs"])]
+    resW, resKQ, _, D = _train(problems, cfg, seed, progress)
     W_hist = resW.history["W"]
     KQ_hist = resKQ.history["K"] @ np.swapaxes(resKQ.history["Q"], -1, -2)
     note(progress, "solving Att-SVM (Frobenius) for each W run")
     w = _analyse(problems, resW, W_hist, "fro")
     note(progress, "solving Att-SVM* (nuclear) for each (K, Q) run")
     kq = _analyse(problems, resKQ, KQ_hist, "nuc")
-    stuck = [b for b in range(B) if w["feasible"][b] and not w["locally_optimal"][b]]
-    w["extension"] = {"steps": EXTEND_STEPS, "runs": stuck, "moved": []}
-    if stuck:
-        note(progress, f"continuing {len(stuck)} runs stuck at non-locally-optimal selections")
-        ext = extend_runs(problems, resW.params["W"], stuck, EXTEND_STEPS, cfg["lr"])
-        w["extension"]["moved"] = [
-            bool(not np.array_equal(ext.selected[j], resW.selected[b]))
-            for j, b in enumerate(stuck)
-        ]
+    w["extension"] = _extend(problems, resW, w, cfg["lr"], progress)
     data = {
         "checkpoints": resW.checkpoints.tolist(),
         "max_prob_W": curve_stats(_max_prob_curves(D["X"], W_hist, D["Z"])),
@@ -220,134 +241,157 @@ def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentR
         "KQ": kq,
         "nuclear_fallbacks": take_fallbacks(),
     }
-    comparison, tables = _compare(data, cfg)
     return ExperimentResult(
         name=NAME, title=TITLE, statement=STATEMENT, settings=cfg, data=data,
-        comparison=comparison, seed=seed, quick=quick, tables=tables, plotter=plot,
+        measured=measure(data, cfg), comparisons=COMPARISONS, seed=seed, quick=quick,
+        tables=tables(data, cfg), plotter=plot,
     )
 
 
-def _compare(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> tuple[list[Comparison], list]:
-    B = cfg["runs"]
-    cps = data["checkpoints"]
-    idx = at_checkpoints(cps, MARKS)
+# ----------------------------------------------------------------------------- comparison
+def _corr_measures(curve: Mapping[str, Any], finals: list, idx: list[int]) -> tuple:
+    """(mean correlation at the marks, mean at the last mark, min over runs at the end)."""
+    mean = [curve["mean"][i] for i in idx]
+    return mean, (mean[-1] if mean else None), (curve["min"][-1] if finals else float("nan"))
+
+
+def _nonglobal_measures(nonglobal: list[dict[str, Any]]) -> dict[str, Any]:
+    ng = [r["corr_iterate_global"] for r in nonglobal]
+    gaps = [r["corr_iterate_alpha"] - r["corr_iterate_global"] for r in nonglobal]
+    return {
+        "own_minus_global": min(gaps) if ng else None,
+        "nonglobal_text": (f"{fmt(min(ng))}-{fmt(max(ng))} ({len(ng)} runs); own minus global "
+                           f">= {fmt(min(gaps))}" if ng else "no non-global run"),
+        "nonglobal_why": ("no non-global run in this sample" if not ng else
+                          "a non-global run is about as close to the global W^mm as to its own"),
+    }
+
+
+def measure(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The measurements the comparisons read."""
+    B, idx = cfg["runs"], at_checkpoints(data["checkpoints"], MARKS)
     w, kq = data["W"], data["KQ"]
-    rows: list[Comparison] = []
     sat_w, sat_kq = data["min_max_prob_final_W"], data["min_max_prob_final_KQ"]
-    rows.append(Comparison(
+    corr_w, corr_w_end, corr_w_min = _corr_measures(w["corr_curve"], w["final_corr"], idx)
+    corr_kq, corr_kq_end, corr_kq_min = _corr_measures(kq["corr_curve"], kq["final_corr"], idx)
+    kf = kq["final_corr_frobenius"]
+    k_global = int(np.sum(w["globally_optimal"]))
+    stuck, moved = len(w["extension"]["runs"]), int(np.sum(w["extension"]["moved"]))
+    return {
+        "not_saturated_W": 1 - sat_w, "not_saturated_KQ": 1 - sat_kq,
+        "min_max_prob": min(sat_w, sat_kq),
+        "corr_W": corr_w, "corr_W_end": corr_w_end, "corr_W_min": corr_w_min,
+        "corr_KQ": corr_kq, "corr_KQ_end": corr_kq_end, "corr_KQ_min": corr_kq_min,
+        "corr_KQ_fro": float(np.mean(kf)) if kf else np.nan,
+        "locally_optimal": frac(int(np.sum(w["locally_optimal"])), B),
+        "stuck": stuck, "moved": moved,
+        "extension_text": (f"; the other {stuck} changed selection in {moved} cases within "
+                           f"{EXTEND_STEPS} more steps (transients)" if stuck else ""),
+        "global": frac(k_global, B), "wilson95": wilson(k_global, B),
+        "p_global": fisher_p(k_global, B, *EARLIER_72["global"]),
+        **_nonglobal_measures(w["nonglobal"]),
+    }
+
+
+_SLASH = "/".join
+COMPARISONS = (
+    Comparison(
         "max softmax probability at 2000 steps (min over runs and inputs), W / (K,Q)",
-        "-> 1 [SRC local_converge fig. (a)]; catalog §7.2: 1 - 7e-16 (mean)",
-        f"{1 - sat_w:.1e} / {1 - sat_kq:.1e} below 1",
-        verdict(min(sat_w, sat_kq) > THRESH["saturated"]),
-        "" if min(sat_w, sat_kq) > THRESH["saturated"] else "some runs not saturated",
-    ))
-    mw = [w["corr_curve"]["mean"][i] for i in idx]
-    minw = w["corr_curve"]["min"][-1] if w["final_corr"] else float("nan")
-    ok_w = bool(mw and mw[-1] >= THRESH["mean_corr"] and minw >= THRESH["min_corr"])
-    rows.append(Comparison(
+        (Cited("-> 1", notebook("local_converge", "panel (a)")),
+         Cited("1 - 7e-16 (mean)", EARLIER_RUN)),
+        "{not_saturated_W:.1e} / {not_saturated_KQ:.1e} below 1",
+        Above("min_max_prob", SATURATED),
+        "some runs not saturated",
+    ),
+    Comparison(
         "mean corr(W(k), W^mm_alpha) at k = 10/100/500/1000/2000 (min at 2000)",
-        "-> 1 [SRC fig. (b)]; catalog §7.2 [NUM]: "
-        + "/".join(fmt(v) for v in CATALOG_72["corr_W_mean"].values())
-        + f" (min {CATALOG_72['corr_W_min_2000']})",
-        "/".join(fmt(v) for v in mw) + f" (min {fmt(minw)})",
-        verdict(ok_w),
-        "" if ok_w else "mean < 0.99 or some run < 0.95 at 2000 steps",
-    ))
-    rising = bool(np.all(np.diff(mw) > -1e-3))
-    rows.append(Comparison(
+        (Cited("-> 1", notebook("local_converge", "panel (b)")),
+         Cited(_SLASH(fmt(v) for v in EARLIER_72["corr_W_mean"])
+               + f" (min {EARLIER_72['corr_W_min_2000']})", EARLIER_RUN)),
+        "{corr_W:~/} (min {corr_W_min:~})",
+        All(AtLeast("corr_W_end", MEAN_CORR), AtLeast("corr_W_min", MIN_CORR)),
+        f"mean < {MEAN_CORR} or some run < {MIN_CORR} at 2000 steps",
+    ),
+    Comparison(
         "mean corr(W(k), W^mm_alpha) rises over iterations",
-        "rises to 1 [SRC fig. (b)]",
-        "rising" if rising else "not monotone: " + "/".join(fmt(v) for v in mw),
-        verdict(rising),
-        "" if rising else "mean curve decreases somewhere",
-    ))
-    mk = [kq["corr_curve"]["mean"][i] for i in idx]
-    mink = kq["corr_curve"]["min"][-1] if kq["final_corr"] else float("nan")
-    ok_k = bool(mk and mk[-1] >= THRESH["mean_corr"] and mink >= THRESH["min_corr"])
-    rows.append(Comparison(
+        Cited("rises to 1", notebook("local_converge", "panel (b)")),
+        "{corr_W:~/}",
+        Increasing("corr_W", slack=1e-3),
+        "mean curve decreases somewhere",
+    ),
+    Comparison(
         "mean corr(K Q^T(k), W*^mm_alpha) at k = 10/100/500/1000/2000 (min at 2000)",
-        "-> 1 [SRC fig. (b), empirical only]; catalog §7.2 [NUM]: "
-        + "/".join(fmt(v) for v in CATALOG_72["corr_KQ_mean"].values())
-        + f" (min {CATALOG_72['corr_KQ_min_2000']})",
-        "/".join(fmt(v) for v in mk) + f" (min {fmt(mink)})",
-        verdict(ok_k),
-        "" if ok_k else "mean < 0.99 or some run < 0.95 at 2000 steps",
-    ))
-    kf = float(np.mean(kq["final_corr_frobenius"])) if kq["final_corr_frobenius"] else np.nan
-    ok_sep = bool(mk and kf < mk[-1])
-    rows.append(Comparison(
+        (Cited("-> 1 (empirical)", notebook("local_converge", "panel (b)")),
+         Cited(_SLASH(fmt(v) for v in EARLIER_72["corr_KQ_mean"])
+               + f" (min {EARLIER_72['corr_KQ_min_2000']})", EARLIER_RUN)),
+        "{corr_KQ:~/} (min {corr_KQ_min:~})",
+        All(AtLeast("corr_KQ_end", MEAN_CORR), AtLeast("corr_KQ_min", MIN_CORR)),
+        f"mean < {MEAN_CORR} or some run < {MIN_CORR} at 2000 steps",
+    ),
+    Comparison(
         "mean corr(K Q^T, Frobenius W^mm_alpha) at 2000 (must be below the nuclear one)",
-        f"catalog §7.2 [NUM]: {CATALOG_72['corr_KQ_fro']} (< nuclear)",
-        fmt(kf),
-        verdict(ok_sep),
-        "" if ok_sep else "(K, Q) is not closer to the nuclear solution",
-    ))
-    loc = int(np.sum(w["locally_optimal"]))
-    moved = int(np.sum(w["extension"]["moved"]))
-    stuck = len(w["extension"]["runs"])
-    rows.append(Comparison(
+        (Cited("(K, Q) -> the nuclear-norm SVM, W -> the Frobenius one", tfsvm("abstract")),
+         Cited(f"{EARLIER_72['corr_KQ_fro']} (< nuclear)", EARLIER_RUN)),
+        "{corr_KQ_fro:~}",
+        Below("corr_KQ_fro", "corr_KQ_end"),
+        "(K, Q) is not closer to the nuclear solution",
+    ),
+    Comparison(
         "W runs whose 2000-step selection alpha is locally optimal",
-        "all limits are locally optimal (local theorem); catalog §7.2: 30/30",
-        frac(loc, B) + (
-            f"; the other {stuck} changed selection in {moved} cases within "
-            f"{EXTEND_STEPS} more steps (transients)" if stuck else ""
-        ),
-        verdict(moved == stuck),
-        "" if moved == stuck else
+        (Cited("limits are locally optimal",
+               tfsvm(f"local GD convergence theorem for W (statement and number {RECALLED})")),
+         Cited("30/30", EARLIER_RUN)),
+        "{locally_optimal}{extension_text}",
+        Equal("moved", "stuck"),
         "a non-locally-optimal selection persisted after the extension (see data.W.extension)",
-    ))
-    kg, (k0, n0) = int(np.sum(w["globally_optimal"])), CATALOG_72["global"]
-    lo, hi = wilson(kg, B)
-    pv = fisher_p(kg, B, k0, n0)
-    rows.append(Comparison(
+    ),
+    Comparison(
         "W runs ending at the global alpha = opt (95% Wilson CI)",
-        f"not measured by the paper's figure (catalog §1.3 item 1); catalog §7.2 [NUM]: {k0}/{n0}",
-        f"{frac(kg, B)} [{lo:.2f}, {hi:.2f}]",
-        verdict(pv >= 0.05),
-        "" if pv >= 0.05 else f"Fisher exact p = {pv:.3g} against the catalog's count",
-    ))
-    ng = [r["corr_iterate_global"] for r in w["nonglobal"]]
-    gaps = [r["corr_iterate_alpha"] - r["corr_iterate_global"] for r in w["nonglobal"]]
-    ok_ng = bool(ng) and min(gaps) > THRESH["own_vs_global"]
-    rows.append(Comparison(
+        (Cited("not measured (the figure correlates with W^mm_alpha of GD's own selection)",
+               notebook("local_converge")),
+         Cited("{}/{}".format(*EARLIER_72["global"]), EARLIER_RUN)),
+        "{global} [{wilson95[0]:.2f}, {wilson95[1]:.2f}]",
+        AtLeast("p_global", 0.05),
+        "Fisher exact p = {p_global:.3g} against the earlier re-run's count",
+    ),
+    Comparison(
         "non-global W runs: corr(W(2000), global W^mm) (range), against corr with their own "
         "W^mm_alpha",
-        "catalog §7.2 [NUM]: 0.68-0.84 (7 runs), i.e. clearly below the ~1 of their own SVM",
-        (f"{fmt(min(ng))}-{fmt(max(ng))} ({len(ng)} runs); own minus global >= "
-         f"{fmt(min(gaps))}" if ng else "no non-global run"),
-        verdict(ok_ng),
-        "" if ok_ng else (
-            "no non-global run in this sample" if not ng
-            else "a non-global run is about as close to the global W^mm as to its own"
-        ),
-    ))
-    kqg = int(np.sum(kq["globally_optimal"]))
-    table = Table(
+        Cited("0.68-0.84 (7 runs), i.e. clearly below the ~1 of their own SVM", EARLIER_RUN),
+        "{nonglobal_text}",
+        Above("own_minus_global", OWN_VS_GLOBAL),
+        "{nonglobal_why}",
+    ),
+)
+
+
+def tables(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[Table]:
+    """Extra tables of our numbers: correlation curves at the marks, selections."""
+    B, cps = cfg["runs"], data["checkpoints"]
+    w, kq = data["W"], data["KQ"]
+    curves = Table(
         "Correlation with the SVM of GD's own selection (mean / min over runs)",
         ("iteration", "W vs W^mm_alpha", "(K,Q) vs W*^mm_alpha", "(K,Q) vs W^mm_alpha",
          "max prob W", "max prob (K,Q)"),
         tuple(
-            (
-                str(cps[i]),
-                f"{fmt(w['corr_curve']['mean'][i])} / {fmt(w['corr_curve']['min'][i])}",
-                f"{fmt(kq['corr_curve']['mean'][i])} / {fmt(kq['corr_curve']['min'][i])}",
-                fmt(kq["corr_curve_frobenius"]["mean"][i]),
-                fmt(data["max_prob_W"]["mean"][i], 6),
-                fmt(data["max_prob_KQ"]["mean"][i], 6),
-            )
-            for i in idx
+            (str(cps[i]),
+             f"{fmt(w['corr_curve']['mean'][i])} / {fmt(w['corr_curve']['min'][i])}",
+             f"{fmt(kq['corr_curve']['mean'][i])} / {fmt(kq['corr_curve']['min'][i])}",
+             fmt(kq["corr_curve_frobenius"]["mean"][i]),
+             fmt(data["max_prob_W"]["mean"][i], 6), fmt(data["max_prob_KQ"]["mean"][i], 6))
+            for i in at_checkpoints(cps, MARKS)
         ),
     )
-    summary = Table(
+    selections = Table(
         "Selections",
         ("parameterization", "locally optimal (own SVM's support)", "global", "feasible"),
-        (
-            ("W", frac(loc, B), frac(kg, B), frac(int(np.sum(w["feasible"])), B)),
-            ("(K,Q)", frac(int(np.sum(kq["locally_optimal"])), B), frac(kqg, B),
-             frac(int(np.sum(kq["feasible"])), B)),
+        tuple(
+            (label, *(frac(int(np.sum(r[k])), B)
+                      for k in ("locally_optimal", "globally_optimal", "feasible")))
+            for label, r in (("W", w), ("(K,Q)", kq))
         ),
     )
-    return rows, [table, summary]
+    return [curves, selections]
 
 
 def plot(data: Mapping[str, Any], path: Path) -> None:

@@ -1,11 +1,12 @@
 """Reproduction 6: the Max-Margin Token Selection experiments (prompt attention).
 
 MMTS (arXiv 2306.13596), model f(X) = <X v, softmax(X W p)> with keys k_it = W^T x_it. Official
-notebooks: ``single_input_converge`` (n = 1, T = 3, W = diag(1, 1, 0); local vs global variant,
-6 inits), ``multi_input_converge`` (n = 3, T = 7, d = 3, equal non-optimal scores; NGD eta = 0.1
-vs GD eta = 1; its data generator is not in the catalog, we build our own clustered instance),
-``joint_training`` (n = 3, T = 2, d = 2; joint (v, p) with equal normalized steps) and
-``diff_loss_function`` (the loss / score-scale example). Theorem numbers UNVERIFIED.
+notebooks (github.com/ucr-optml/max_margin_attention): ``single_input_converge`` (n = 1, T = 3,
+W = diag(1, 1, 0); local vs global variant, 6 inits), ``multi_input_converge`` (n = 3, T = 7,
+d = 3, equal non-optimal scores; NGD eta = 0.1 vs GD eta = 1; we build our own clustered instance
+with equal non-optimal scores), ``joint_training`` (n = 3, T = 2, d = 2; joint (v, p) with equal
+normalized steps) and ``diff_loss_function`` (the loss / score-scale example). Theorem numbers
+are recalled from the paper, unconfirmed.
 """
 
 from __future__ import annotations
@@ -16,50 +17,73 @@ from typing import Any
 
 import numpy as np
 
-from attnsvm.properties.claims.mmts import KEY_2D, build_instance, rate_weighted_direction
 from attnsvm.properties.reproduce.common import (
-    CATALOG,
-    MMTS,
-    Comparison,
     ExperimentResult,
     Progress,
     Table,
-    fmt,
     note,
     pyplot,
     save,
     sub_seed,
-    verdict,
 )
+from attnsvm.properties.reproduce.compare import (
+    DERIVED,
+    MMTS,
+    RECALLED,
+    Above,
+    All,
+    AtLeast,
+    AtMost,
+    Below,
+    Cited,
+    Comparison,
+    Equal,
+    IsTrue,
+    Near,
+    earlier,
+    mmts,
+    notebook,
+)
+from attnsvm.properties.reproduce.evaluation import fmt
 from attnsvm.reference.attention.models import prompt_outputs, prompt_probabilities
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.attention.training import correlation, log_checkpoints, train_prompt
 from attnsvm.reference.errors import InfeasibleSVM
 from attnsvm.reference.svm.constraints import SVMSolution
+from attnsvm.reference.svm.mmts_examples import (
+    KEY_2D,
+    official_example,
+    rate_weighted_direction,
+)
 from attnsvm.reference.svm.prompt import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
 from attnsvm.reference.svm.selection import token_scores
 
 NAME = "mmts"
 TITLE = "MMTS: prompt attention converges to p^mm (locally / globally) and joint (v, p)"
 STATEMENT = (
-    f"{MMTS}. (a) Global/local GD theorems (numbers UNVERIFIED): GD on the prompt p converges "
-    "in direction to the max-margin p^mm_alpha of a locally-optimal selection alpha; globally to "
-    "p^mm of opt under a score condition such as equal non-optimal scores (official "
-    "single_input_converge: in its local variant some inits converge to the locally-optimal "
-    "token). (b) Official multi_input_converge: with equal non-optimal scores every init "
-    "converges to p^mm, and normalized GD saturates far faster than constant-step GD. "
-    "(c) Joint (v, p) training (a regularization-path result with growth conditions on the two "
-    "radii, UNVERIFIED): v -> v^mm (hard-margin SVM on the selected tokens) and p -> p^relax, "
-    "whose margin constraints are relaxed to >= 0 for inputs that are not support vectors of "
-    "v^mm ([ABS] 'the SVM formulation of p is influenced by the support vector geometry of "
-    "v'); the official notebook runs joint normalized GD with equal steps. (d) Official "
+    f"{MMTS}. (a) Global / local GD convergence theorems for p (theorem numbers {RECALLED}; "
+    "abstract: GD on p 'converges in direction to a max-margin solution that separates "
+    "locally-optimal tokens from non-optimal ones'): GD on the prompt p converges in direction "
+    "to the max-margin p^mm_alpha of a locally-optimal selection alpha; globally to p^mm of opt "
+    "under a score condition such as equal non-optimal scores (official single_input_converge: "
+    "in its local variant some inits converge to the locally-optimal token). (b) Official "
+    "multi_input_converge: with equal non-optimal scores every init converges to p^mm, and "
+    "normalized GD saturates far faster than constant-step GD. (c) Joint (v, p) training (a "
+    f"regularization-path result with growth conditions on the two radii, {RECALLED}): "
+    "v -> v^mm (hard-margin SVM on the selected tokens) and p -> p^relax, whose margin "
+    "constraints are relaxed to >= 0 for inputs that are not support vectors of v^mm (abstract: "
+    "'the SVM formulation of p is influenced by the support vector geometry of v'); the "
+    "official notebook runs joint normalized GD with equal steps. (d) Official "
     "diff_loss_function: the limit direction depends on the loss only through transients "
-    "(interpretation UNVERIFIED)."
+    f"(interpretation {RECALLED})."
 )
 
 INITS = (1.0, 0.5, 0.0, -0.5, -1.0, -1.5)
 LOSS_C = (2.0, 5.0, 10.0, 100.0)
-THRESH = {"corr": 0.99, "offset": 0.01}
+CORR = 0.99  # a direction has converged: corr with the predicted SVM direction
+OFFSET_TOL = 0.01  # loss example: |offset - 1/2 ln C| after 1000 steps
+JOINT_OBJECTIVES = (0.9444, 0.5)  # notebook joint_training: 1/2 ||p||^2 of p^mm, p^relax
+EARLIER_INITS = earlier("the same 6 inits")
 
 
 def settings(quick: bool) -> dict[str, Any]:
@@ -94,7 +118,7 @@ def _single_input(cfg: Mapping[str, Any]) -> dict[str, Any]:
     cps = np.union1d(log_checkpoints(cfg["steps"]), np.arange(0, cfg["steps"] + 1, 10))
     out: dict[str, Any] = {"checkpoints": cps.tolist()}
     for name, third in cfg["variants"].items():
-        prob = build_instance({"kind": "single-input", "third_score": third})
+        prob = official_example({"kind": "single-input", "third_score": third})
         glob = solve_prompt_svm(prob, [0], KEY_2D)
         loc = solve_prompt_svm(prob, [1], KEY_2D)
         res = train_prompt(prob.X, prob.Y, prob.v, p0, key=KEY_2D, steps=cfg["steps"],
@@ -171,7 +195,7 @@ def _joint(cfg: Mapping[str, Any]) -> dict[str, Any]:
     cps = np.union1d(log_checkpoints(steps), [cfg["official_steps"], steps])
     out: dict[str, Any] = {"checkpoints": cps.tolist()}
     for name, third in cfg["third_token"].items():
-        prob = build_instance({"kind": "joint", "third_token": third, "v0": cfg["v0"]})
+        prob = official_example({"kind": "joint", "third_token": third, "v0": cfg["v0"]})
         res = train_prompt(prob.X, prob.Y, np.asarray(cfg["v0"]), np.array([cfg["p0"]]),
                            train_v=True, lr_v_ratio=cfg["lr_v_ratio"], steps=steps,
                            lr=cfg["lr"], checkpoints=cps)
@@ -212,7 +236,7 @@ def _joint(cfg: Mapping[str, Any]) -> dict[str, Any]:
 def _loss_offset(cfg: Mapping[str, Any]) -> dict[str, Any]:
     rows = []
     for C in cfg["C"]:
-        prob = build_instance({"kind": "loss-offset", "C": C})
+        prob = official_example({"kind": "loss-offset", "C": C})
         for loss in ("correlation", "logistic"):
             res = train_prompt(prob.X, prob.Y, prob.v, np.zeros((1, 3)), key=KEY_2D,
                                steps=cfg["steps"], lr=cfg["lr"], loss=loss)
@@ -236,216 +260,256 @@ def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentR
     note(progress, "loss / score-scale example")
     loss = _loss_offset(cfg["loss_offset"])
     data = {"single_input": single, "multi_input": multi, "joint": joint, "loss_offset": loss}
-    comparison, tables = _compare(data, cfg)
     return ExperimentResult(
         name=NAME, title=TITLE, statement=STATEMENT, settings=cfg, data=data,
-        comparison=comparison, seed=seed, quick=quick, tables=tables, plotter=plot,
+        measured=measure(data, cfg), comparisons=COMPARISONS, seed=seed, quick=quick,
+        tables=tables(data, cfg), plotter=plot,
     )
 
 
-def _compare(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> tuple[list, list]:
-    out: list[Comparison] = []
-    si = data["single_input"]
+# ----------------------------------------------------------------------------- comparison
+def _single_measures(si: Mapping[str, Any]) -> dict[str, Any]:
     loc, glo = si["local"], si["global"]
-    went_local = [c for c, s in zip(INITS, loc["selected"], strict=True) if s == 1]
-    ok = went_local == [-1.0, -1.5] and all(s in (0, 1) for s in loc["selected"])
-    out.append(Comparison(
-        "single-input, local variant: inits p(0) = (0, c, 0) ending at the locally-optimal "
-        "token (direction (1, 0))",
-        "some inits do [SRC single_input_converge]; catalog §7.9 [NUM]: c = -1, -1.5",
-        f"c = {went_local}; token 1 locally optimal: {loc['token1_locally_optimal']}",
-        verdict(ok and loc["token1_locally_optimal"]),
-        "" if ok else "a different set of inits converged locally",
-    ))
     c_loc = [loc["corr_token1"][k] for k, s in enumerate(loc["selected"]) if s == 1]
     c_glo = [loc["corr_global"][k] for k, s in enumerate(loc["selected"]) if s == 0]
-    ok = bool(c_loc) and min(c_loc + c_glo) >= THRESH["corr"]
-    out.append(Comparison(
-        "single-input, local variant: corr with the p^mm of the selected token at 1000 steps",
-        "-> 1 [MMTS local/global theorems]; catalog §7.9: (1.00, 0.03) / (0.999, -0.036) vs "
-        "(1, 0)",
-        f"local runs {'/'.join(fmt(c, 4) for c in c_loc)}; global runs "
-        f"{'/'.join(fmt(c, 4) for c in c_glo)}",
-        verdict(ok),
-        "" if ok else "still converging at 1000 steps (directional convergence is "
-        "logarithmically slow for the global token here)",
-    ))
-    ok = all(s == 0 for s in glo["selected"]) and not glo["token1_locally_optimal"]
     gd = np.array(glo["final_direction"])[:, :2]
     pm = np.array(glo["p_mm_global"])[:2] / np.linalg.norm(glo["p_mm_global"])
-    out.append(Comparison(
-        "single-input, global variant (third score 0.9): every init selects the optimal token",
-        "all 6 [SRC g_converge=True; catalog §7.9]; token 1 not locally optimal",
-        f"{sum(s == 0 for s in glo['selected'])}/6; token 1 locally optimal: "
-        f"{glo['token1_locally_optimal']}",
-        verdict(ok),
-        "" if ok else "an init converged to token 1",
-    ))
     cg = glo["corr_global"]
-    ok = min(cg) >= THRESH["corr"] and max(cg) < 1 - 1e-9
-    out.append(Comparison(
+    return {
+        "went_local": [c for c, s in zip(INITS, loc["selected"], strict=True) if s == 1],
+        "limits_binary": all(s in (0, 1) for s in loc["selected"]),
+        "token1_local": loc["token1_locally_optimal"],
+        "corr_local_runs": c_loc, "corr_global_runs": c_glo, "n_local": len(c_loc),
+        "min_corr_single": min(c_loc + c_glo) if c_loc + c_glo else None,
+        "glo_opt": sum(s == 0 for s in glo["selected"]), "glo_runs": len(glo["selected"]),
+        "glo_token1_local": glo["token1_locally_optimal"],
+        "glo_direction": [gd[:, 0].mean(), gd[:, 1].mean()],
+        "glo_norm": np.mean(glo["final_norm"]), "glo_pmm": [pm[0], pm[1]],
+        "glo_corr_min": min(cg), "glo_corr_max": max(cg),
+    }
+
+
+def _multi_measures(mi: Mapping[str, Any]) -> dict[str, Any]:
+    optimizers = []
+    for name, label in (("ngd", "normalized GD, eta = 0.1"), ("gd", "GD, eta = 1")):
+        final = [c[-1] for c in mi[name]["corr_pmm"]]
+        optimizers.append({"label": label, "n_global": sum(mi[name]["global"]),
+                           "n_runs": len(mi[name]["global"]),
+                           "corr_min": min(final), "corr_max": max(final)})
+    last = {k: {name: float(np.mean([x[-1] for x in mi[name][k]])) for name in ("ngd", "gd")}
+            for k in ("norm_p", "prob_opt")}
+    return {"optimizers": optimizers,
+            "norm_ngd": last["norm_p"]["ngd"], "norm_gd": last["norm_p"]["gd"],
+            "prob_ngd": last["prob_opt"]["ngd"], "prob_gd": last["prob_opt"]["gd"]}
+
+
+def _joint_measures(jt: Mapping[str, Any], official_steps: int) -> dict[str, Any]:
+    cps = jt["checkpoints"]
+    i = cps.index(official_steps)
+    tight, loose = jt["tight"], jt["non-tight"]
+    at = {f"{short}_{k}": loose[key][j] for short, key in (
+        ("cr", "corr_p_relax"), ("cm", "corr_p_pmm"), ("cw", "corr_p_rate_weighted"))
+        for k, j in (("off", i), ("last", -1))}
+    return {
+        "official_step": cps[i], "last_step": cps[-1],
+        "obj_tight": tight["half_sq_norm_p_mm"], "obj_loose": loose["half_sq_norm_p_relax"],
+        "joint_cases": [{"case": name, "cv_off": r["corr_v_vmm"][i], "cv_last": r["corr_v_vmm"][-1]}
+                        for name, r in (("tight", tight), ("non-tight", loose))],
+        "tight_relax_off": tight["corr_p_relax"][i],
+        "tight_pmm_off": tight["corr_p_pmm"][i], "tight_pmm_last": tight["corr_p_pmm"][-1],
+        **at, "rate_weighted_off": at["cw_last"] < CORR,
+        "ratio_v_p": loose["norm_v_over_norm_p"][-1],
+    }
+
+
+def _loss_measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    corr_rows = [r for r in rows if r["loss"] == "correlation"]
+    logi = {r["C"]: r["corr_pmm"] for r in rows if r["loss"] == "logistic"}
+    return {"offset_err": max(abs(r["offset"] - r["half_log_C"]) for r in corr_rows),
+            "offset_corr_min": min(r["corr_pmm"] for r in corr_rows),
+            "c100": logi.get(100.0)}
+
+
+def measure(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The measurements the comparisons read."""
+    return {**_single_measures(data["single_input"]), **_multi_measures(data["multi_input"]),
+            **_joint_measures(data["joint"], cfg["joint"]["official_steps"]),
+            **_loss_measures(data["loss_offset"]["rows"])}
+
+
+_LOCAL_THEOREMS = mmts(f"local and global GD convergence theorems for p (numbers {RECALLED})")
+_JOINT_RESULT = mmts(f"joint (v, p) regularization-path result (statement and number {RECALLED})")
+COMPARISONS = (
+    Comparison(
+        "single-input, local variant: inits p(0) = (0, c, 0) ending at the locally-optimal "
+        "token (direction (1, 0))",
+        (Cited("some inits do", notebook("single_input_converge", "local variant")),
+         Cited("c = -1, -1.5", EARLIER_INITS)),
+        "c = {went_local}; token 1 locally optimal: {token1_local}",
+        All(Equal("went_local", [-1.0, -1.5]), IsTrue("limits_binary"), IsTrue("token1_local")),
+        "a different set of inits converged locally, or token 1 is not locally optimal",
+    ),
+    Comparison(
+        "single-input, local variant: corr with the p^mm of the selected token at 1000 steps",
+        (Cited("-> 1", _LOCAL_THEOREMS),
+         Cited("(1.00, 0.03) / (0.999, -0.036) vs (1, 0)", EARLIER_INITS)),
+        "local runs {corr_local_runs:~4/}; global runs {corr_global_runs:~4/}",
+        All(AtLeast("n_local", 1), AtLeast("min_corr_single", CORR)),
+        "still converging at 1000 steps (directional convergence is logarithmically slow for "
+        "the global token here)",
+    ),
+    Comparison(
+        "single-input, global variant (third score 0.9): every init selects the optimal token",
+        Cited("all 6; token 1 not locally optimal",
+              notebook("single_input_converge", "global variant (g_converge=True)")),
+        "{glo_opt}/{glo_runs}; token 1 locally optimal: {glo_token1_local}",
+        All(Equal("glo_opt", "glo_runs"), Equal("glo_token1_local", False)),
+        "an init converged to token 1",
+    ),
+    Comparison(
         "single-input, global variant: direction after 1000 steps approaches p^mm, still "
         "converging",
-        "catalog §7.9 [NUM]: (-0.20, 0.98) vs p^mm ~ (-0.099, 0.995): still converging",
-        f"({fmt(gd[:, 0].mean())}, {fmt(gd[:, 1].mean())}) (mean over inits, ||p|| ~ "
-        f"{fmt(np.mean(glo['final_norm']))}) vs ({fmt(pm[0])}, {fmt(pm[1])}); corr "
-        f"{fmt(min(cg), 4)}-{fmt(max(cg), 4)}",
-        verdict(ok),
-        "" if ok else "not in the expected slow-convergence regime",
-    ))
-    mi = data["multi_input"]
-    for name, label in (("ngd", "normalized GD, eta = 0.1"), ("gd", "GD, eta = 1")):
-        r = mi[name]
-        final = [c[-1] for c in r["corr_pmm"]]
-        ok = all(r["global"]) and min(final) >= THRESH["corr"]
-        out.append(Comparison(
-            f"multi-input (our clustered instance), {label}: all 6 inits select opt and "
-            "corr(p, p^mm) >= 0.99 at 1000 steps",
-            "paths converge to p^mm [SRC multi_input_converge; MMTS global theorem under equal "
-            "non-optimal scores]",
-            f"global {sum(r['global'])}/6; corr {fmt(min(final), 4)}-{fmt(max(final), 4)}",
-            verdict(ok),
-            "" if ok else "not aligned within 1000 steps",
-        ))
-    ng, gd_ = mi["ngd"], mi["gd"]
-    n_ngd = float(np.mean([x[-1] for x in ng["norm_p"]]))
-    n_gd = float(np.mean([x[-1] for x in gd_["norm_p"]]))
-    p_ngd = float(np.mean([x[-1] for x in ng["prob_opt"]]))
-    p_gd = float(np.mean([x[-1] for x in gd_["prob_opt"]]))
-    ok = n_ngd > 10 * n_gd and p_ngd > p_gd
-    out.append(Comparison(
+        Cited("(-0.20, 0.98) vs p^mm ~ (-0.099, 0.995): still converging", EARLIER_INITS),
+        "({glo_direction:~, }) (mean over inits, ||p|| ~ {glo_norm:~}) vs ({glo_pmm:~, }); corr "
+        "{glo_corr_min:~4}-{glo_corr_max:~4}",
+        All(AtLeast("glo_corr_min", CORR), Below("glo_corr_max", 1 - 1e-9)),
+        "not in the expected slow-convergence regime",
+    ),
+    Comparison(
+        "multi-input (our clustered instance), {label}: all 6 inits select opt and "
+        f"corr(p, p^mm) >= {CORR} at 1000 steps",
+        (Cited("paths converge to p^mm", notebook("multi_input_converge")),
+         Cited("global convergence under equal non-optimal scores", _LOCAL_THEOREMS)),
+        "global {n_global}/{n_runs}; corr {corr_min:~4}-{corr_max:~4}",
+        All(Equal("n_global", "n_runs"), AtLeast("corr_min", CORR)),
+        "not aligned within 1000 steps",
+        each="optimizers",
+    ),
+    Comparison(
         "multi-input: normalized GD saturates the softmax faster than constant-step GD",
-        "NGD ||p|| ~ eta k, GD ||p|| ~ log k [SRC multi_input_converge; catalog MMTS-E, DER]",
-        f"||p(1000)|| {fmt(n_ngd)} vs {fmt(n_gd)}; mean opt probability {fmt(p_ngd, 6)} vs "
-        f"{fmt(p_gd, 4)}",
-        verdict(ok),
-        "" if ok else "GD kept pace with NGD",
-    ))
-    jt = data["joint"]
-    cps = jt["checkpoints"]
-    i_off = cps.index(cfg["joint"]["official_steps"])
-    tight, loose = jt["tight"], jt["non-tight"]
-    out.append(Comparison(
+        (Cited("NGD saturates faster", notebook("multi_input_converge")),
+         Cited("NGD ||p|| ~ eta k, GD ||p|| ~ log k", DERIVED)),
+        "||p(1000)|| {norm_ngd:~} vs {norm_gd:~}; mean opt probability {prob_ngd:~6} vs "
+        "{prob_gd:~4}",
+        All(Above("norm_ngd", "norm_gd", scale=10), Above("prob_ngd", "prob_gd")),
+        "GD kept pace with NGD",
+    ),
+    Comparison(
         "joint, objectives 1/2 ||p||^2 of p^mm (tight case) and p^relax (non-tight case)",
-        "0.9444 and 0.5000 [SRC joint_training cvxopt logs]",
-        f"{tight['half_sq_norm_p_mm']:.4f} and {loose['half_sq_norm_p_relax']:.4f}",
-        verdict(abs(tight["half_sq_norm_p_mm"] - 0.9444) < 1e-4
-                and abs(loose["half_sq_norm_p_relax"] - 0.5) < 1e-4),
-        "",
-    ))
-    for name, r in (("tight", tight), ("non-tight", loose)):
-        cv = r["corr_v_vmm"]
-        ok = cv[i_off] >= THRESH["corr"]
-        out.append(Comparison(
-            f"joint ({name}): corr(v, v^mm) at {cps[i_off]} / {cps[-1]} steps",
-            "-> 1 [MMTS joint result; SRC joint_training]",
-            f"{fmt(cv[i_off], 4)} / {fmt(cv[-1], 4)}",
-            verdict(ok),
-            "" if ok else "v not yet aligned",
-        ))
-    ok = tight["corr_p_relax"][i_off] >= THRESH["corr"]
-    out.append(Comparison(
-        f"joint (tight: p^relax = p^mm): corr(p, p^mm) at {cps[i_off]} / {cps[-1]} steps",
-        "-> 1 [SRC joint_training]",
-        f"{fmt(tight['corr_p_pmm'][i_off], 4)} / {fmt(tight['corr_p_pmm'][-1], 4)}",
-        verdict(ok),
-        "" if ok else "p not aligned with p^mm within the official 1000 steps",
-    ))
-    cr, cm, cw = (loose[k] for k in ("corr_p_relax", "corr_p_pmm", "corr_p_rate_weighted"))
-    ok = cr[i_off] >= THRESH["corr"] and cr[-1] >= cm[-1]
-    out.append(Comparison(
-        f"joint (non-tight): corr(p, p^relax) at {cps[i_off]} / {cps[-1]} steps "
+        Cited("{:.4f} and {:.4f}".format(*JOINT_OBJECTIVES),
+              notebook("joint_training", "cvxopt solver log")),
+        "{obj_tight:.4f} and {obj_loose:.4f}",
+        All(Near("obj_tight", JOINT_OBJECTIVES[0], 1e-4),
+            Near("obj_loose", JOINT_OBJECTIVES[1], 1e-4)),
+        "our SVM objective differs from the notebook's solver output",
+    ),
+    Comparison(
+        "joint ({case}): corr(v, v^mm) at {official_step} / {last_step} steps",
+        (Cited("-> 1", _JOINT_RESULT), Cited("-> 1", notebook("joint_training"))),
+        "{cv_off:~4} / {cv_last:~4}",
+        AtLeast("cv_off", CORR),
+        "v not yet aligned",
+        each="joint_cases",
+    ),
+    Comparison(
+        "joint (tight: p^relax = p^mm): corr(p, p^mm) at {official_step} / {last_step} steps",
+        Cited("-> 1", notebook("joint_training")),
+        "{tight_pmm_off:~4} / {tight_pmm_last:~4}",
+        AtLeast("tight_relax_off", CORR),
+        "p not aligned with p^mm within the official 1000 steps",
+    ),
+    Comparison(
+        "joint (non-tight): corr(p, p^relax) at {official_step} / {last_step} steps "
         "(vs p^mm; vs the rate-weighted prediction)",
-        "p -> p^relax, not p^mm [MMTS joint result, ABS; SRC joint_training plots p^relax]",
-        f"p^relax {fmt(cr[i_off], 4)} / {fmt(cr[-1], 4)}; p^mm {fmt(cm[i_off], 4)} / "
-        f"{fmt(cm[-1], 4)}; rate-weighted {fmt(cw[i_off], 4)} / {fmt(cw[-1], 4)}",
-        verdict(ok),
-        "" if ok else (
-            "the theorem is about the joint regularization path with growth conditions on the "
-            "two radii (UNVERIFIED); equal normalized steps keep ||v||/||p|| -> "
-            f"{fmt(loose['norm_v_over_norm_p'][-1])}, and then input 3's gradient weight "
-            "exp(-||v|| mu_3 - ||p|| rho) does not vanish relative to the support inputs, so p "
-            "tracks the rate-weighted max-min direction (properties.claims.mmts."
-            "rate_weighted_direction, kappa = 1) and reaches p^relax only as kappa -> inf"
-        ),
-    ))
-    if cw[-1] < THRESH["corr"]:
-        out.append(Comparison(
-            "joint (non-tight): corr(p, rate-weighted prediction) at the last step",
-            "-> 1 [attnsvm derivation, claim mmts.joint-ngd-rate-weighted]",
-            fmt(cw[-1], 4), verdict(False), "the derived prediction does not match either",
-        ))
-    lo = data["loss_offset"]["rows"]
-    corr_rows = [r for r in lo if r["loss"] == "correlation"]
-    err = max(abs(r["offset"] - r["half_log_C"]) for r in corr_rows)
-    out.append(Comparison(
+        (Cited("p -> p^relax, not p^mm", mmts("abstract; joint (v, p) regularization-path "
+                                              f"result (statement {RECALLED})")),
+         Cited("plots p^relax", notebook("joint_training"))),
+        "p^relax {cr_off:~4} / {cr_last:~4}; p^mm {cm_off:~4} / {cm_last:~4}; rate-weighted "
+        "{cw_off:~4} / {cw_last:~4}",
+        All(AtLeast("cr_off", CORR), AtLeast("cr_last", "cm_last")),
+        f"the result is about the joint regularization path with growth conditions on the two "
+        f"radii ({RECALLED}); equal normalized steps keep ||v||/||p|| -> {{ratio_v_p:~}}, and then "
+        "input 3's gradient weight exp(-||v|| mu_3 - ||p|| rho) does not vanish relative to the "
+        "support inputs, so p tracks the rate-weighted max-min direction "
+        "(reference/svm/mmts_examples.py, rate_weighted_direction, kappa = 1) and reaches "
+        "p^relax only as kappa -> inf",
+    ),
+    Comparison(
+        "joint (non-tight): corr(p, rate-weighted prediction) at the last step",
+        Cited("-> 1", f"{DERIVED}, claim mmts.joint-ngd-rate-weighted"),
+        "{cw_last:~4}",
+        AtLeast("cw_last", CORR),
+        "the derived prediction does not match either",
+        when="rate_weighted_off",
+    ),
+    Comparison(
         "loss example, l(x) = -x: offset |p_2| after 1000 steps vs 1/2 ln C (C = 2, 5, 10, 100)",
-        "equals 1/2 ln C [catalog §7.8, NUM + DER]; direction -> p^mm = (1, 0)",
-        f"max |offset - 1/2 ln C| = {fmt(err)}; corr with p^mm >= "
-        f"{fmt(min(r['corr_pmm'] for r in corr_rows), 4)}",
-        verdict(err <= THRESH["offset"]),
-        "" if err <= THRESH["offset"] else "offset differs from 1/2 ln C",
-    ))
-    logi = {r["C"]: r["corr_pmm"] for r in lo if r["loss"] == "logistic"}
-    c100 = logi.get(100.0)
-    out.append(Comparison(
+        (Cited("equals 1/2 ln C; direction -> p^mm = (1, 0)", DERIVED),
+         Cited("equals 1/2 ln C to 3 decimals", earlier("notebook diff_loss_function setup"))),
+        "max |offset - 1/2 ln C| = {offset_err:~}; corr with p^mm >= {offset_corr_min:~4}",
+        AtMost("offset_err", OFFSET_TOL),
+        "offset differs from 1/2 ln C",
+    ),
+    Comparison(
         "loss example, logistic, C = 100: corr(p(1000), p^mm)",
-        "0.707 [catalog §7.8, NUM: stuck along (1, -1) because the official normalization "
-        "g/(||g|| + 1e-9) freezes once ||g|| < 1e-9]",
-        fmt(c100, 4),
-        verdict(c100 is not None and abs(c100 - 0.707) < 0.01),
-        "" if c100 is not None and abs(c100 - 0.707) < 0.01 else (
-            "our normalized GD takes the gradient's direction in log space, so it keeps moving "
-            "after the logistic gradient underflows; the catalog's 0.707 is the official "
-            "optimizer's freeze, not the model's behaviour"
-        ),
-    ))
-    tables = [
-        Table(
-            "Joint (v, p) training: correlations at the official 1000 steps / last step",
-            ("case", "alpha", "head support inputs", "v vs v^mm", "p vs p^mm", "p vs p^relax",
-             "p vs rate-weighted", "||v||/||p||"),
-            tuple(
-                (name, str(r["alpha"]), str(r["head_support_inputs"]),
-                 f"{fmt(r['corr_v_vmm'][i_off], 4)} / {fmt(r['corr_v_vmm'][-1], 4)}",
-                 f"{fmt(r['corr_p_pmm'][i_off], 4)} / {fmt(r['corr_p_pmm'][-1], 4)}",
-                 f"{fmt(r['corr_p_relax'][i_off], 4)} / {fmt(r['corr_p_relax'][-1], 4)}",
-                 f"{fmt(r['corr_p_rate_weighted'][i_off], 4)} / "
-                 f"{fmt(r['corr_p_rate_weighted'][-1], 4)}",
-                 fmt(r["norm_v_over_norm_p"][-1]))
-                for name, r in (("tight", tight), ("non-tight", loose))
-            ),
-        ),
-        Table(
-            "Loss / score-scale example after 1000 steps",
-            ("C", "loss", "p", "|p_2|", "1/2 ln C", "corr with p^mm"),
-            tuple(
-                (fmt(r["C"]), r["loss"], "(" + ", ".join(fmt(x) for x in r["p"][:2]) + ")",
-                 fmt(r["offset"], 4), fmt(r["half_log_C"], 4), fmt(r["corr_pmm"], 4))
-                for r in lo
-            ),
-        ),
-    ]
-    return out, tables
+        Cited("0.707: stuck along (1, -1), because the notebook's normalization g/(||g|| + "
+              "1e-9) freezes once ||g|| < 1e-9", earlier("official optimizer")),
+        "{c100:~4}",
+        Near("c100", 0.707, 0.01),
+        "our normalized GD takes the gradient's direction in log space, so it keeps moving after "
+        "the logistic gradient underflows; the earlier re-run's 0.707 is the official "
+        "optimizer's freeze, not the model's behaviour",
+    ),
+)
 
 
-def plot(data: Mapping[str, Any], path: Path) -> None:
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    for ax, name in ((axes[0, 0], "local"), (axes[0, 1], "global")):
-        r = data["single_input"][name]
-        for k, c in enumerate(INITS):
-            P = np.array(r["paths"][k])
-            ax.plot(P[:, 0], P[:, 1], color=f"C{k}", lw=1, label=f"p(0) = (0, {c})")
-        for vec, style, lab in ((r["p_mm_global"], "k--", "p^mm (opt)"),
-                                (r["p_mm_token1"], "r:", "p^mm (token 1)")):
-            u = np.array(vec)[:2] / np.linalg.norm(vec)
-            ax.plot([0, 60 * u[0]], [0, 60 * u[1]], style, lw=1.2, label=lab)
-        ax.set(xlabel="p_1", ylabel="p_2",
-               title=f"single input, {name} variant (third score {r['third_score']})")
-        ax.legend(fontsize=7)
-    ax = axes[0, 2]
-    mi = data["multi_input"]
+def tables(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[Table]:
+    """Extra tables of our numbers: joint training, loss example."""
+    jt = data["joint"]
+    i = jt["checkpoints"].index(cfg["joint"]["official_steps"])
+
+    def pair(r: Mapping[str, Any], key: str) -> str:
+        return f"{fmt(r[key][i], 4)} / {fmt(r[key][-1], 4)}"
+
+    joint = Table(
+        "Joint (v, p) training: correlations at the official 1000 steps / last step",
+        ("case", "alpha", "head support inputs", "v vs v^mm", "p vs p^mm", "p vs p^relax",
+         "p vs rate-weighted", "||v||/||p||"),
+        tuple(
+            (name, str(jt[name]["alpha"]), str(jt[name]["head_support_inputs"]),
+             *(pair(jt[name], k) for k in ("corr_v_vmm", "corr_p_pmm", "corr_p_relax",
+                                           "corr_p_rate_weighted")),
+             fmt(jt[name]["norm_v_over_norm_p"][-1]))
+            for name in ("tight", "non-tight")
+        ),
+    )
+    loss = Table(
+        "Loss / score-scale example after 1000 steps",
+        ("C", "loss", "p", "|p_2|", "1/2 ln C", "corr with p^mm"),
+        tuple(
+            (fmt(r["C"]), r["loss"], "(" + ", ".join(fmt(x) for x in r["p"][:2]) + ")",
+             fmt(r["offset"], 4), fmt(r["half_log_C"], 4), fmt(r["corr_pmm"], 4))
+            for r in data["loss_offset"]["rows"]
+        ),
+    )
+    return [joint, loss]
+
+
+# ----------------------------------------------------------------------------- figure
+def _plot_single(ax: Any, r: Mapping[str, Any], name: str) -> None:
+    for k, c in enumerate(INITS):
+        P = np.array(r["paths"][k])
+        ax.plot(P[:, 0], P[:, 1], color=f"C{k}", lw=1, label=f"p(0) = (0, {c})")
+    for vec, style, lab in ((r["p_mm_global"], "k--", "p^mm (opt)"),
+                            (r["p_mm_token1"], "r:", "p^mm (token 1)")):
+        u = np.array(vec)[:2] / np.linalg.norm(vec)
+        ax.plot([0, 60 * u[0]], [0, 60 * u[1]], style, lw=1.2, label=lab)
+    ax.set(xlabel="p_1", ylabel="p_2",
+           title=f"single input, {name} variant (third score {r['third_score']})")
+    ax.legend(fontsize=7)
+
+
+def _plot_multi(ax: Any, mi: Mapping[str, Any]) -> None:
     cps = np.maximum(np.array(mi["checkpoints"], dtype=float), 1)
     for name, style in (("ngd", "-"), ("gd", "--")):
         for k in range(len(INITS)):
@@ -454,22 +518,21 @@ def plot(data: Mapping[str, Any], path: Path) -> None:
     ax.set(xscale="log", xlabel="iteration", ylabel="corr(p, p^mm)",
            title="multi-input (n=3, T=7): NGD (solid) vs GD (dashed)")
     ax.legend(fontsize=8)
-    jt = data["joint"]
-    cps = np.maximum(np.array(jt["checkpoints"], dtype=float), 1)
-    for ax, name in ((axes[1, 0], "tight"), (axes[1, 1], "non-tight")):
-        r = jt[name]
-        for key, lab, col in (("corr_p_pmm", "p vs p^mm", "C0"), ("corr_p_relax", "p vs p^relax",
-                                                                   "C3"),
-                              ("corr_p_rate_weighted", "p vs rate-weighted", "C2"),
-                              ("corr_v_vmm", "v vs v^mm", "C1")):
-            ax.plot(cps, r[key], color=col, label=lab)
-        ax.plot(cps, r["prob_selected"], "k:", label="softmax prob of selected token")
-        ax.plot(cps, r["logistic_prob"], "k-.", lw=0.8, label="logistic prob of output")
-        ax.set(xscale="log", xlabel="iteration", ylim=(-1.05, 1.05),
-               title=f"joint (v, p), {name} (third token {r['third_token']})")
-        ax.legend(fontsize=7)
-    ax = axes[1, 2]
-    rows = data["loss_offset"]["rows"]
+
+
+def _plot_joint(ax: Any, cps: np.ndarray, r: Mapping[str, Any], name: str) -> None:
+    for key, lab, col in (("corr_p_pmm", "p vs p^mm", "C0"), ("corr_p_relax", "p vs p^relax", "C3"),
+                          ("corr_p_rate_weighted", "p vs rate-weighted", "C2"),
+                          ("corr_v_vmm", "v vs v^mm", "C1")):
+        ax.plot(cps, r[key], color=col, label=lab)
+    ax.plot(cps, r["prob_selected"], "k:", label="softmax prob of selected token")
+    ax.plot(cps, r["logistic_prob"], "k-.", lw=0.8, label="logistic prob of output")
+    ax.set(xscale="log", xlabel="iteration", ylim=(-1.05, 1.05),
+           title=f"joint (v, p), {name} (third token {r['third_token']})")
+    ax.legend(fontsize=7)
+
+
+def _plot_loss(ax: Any, rows: list[Mapping[str, Any]]) -> None:
     for loss, mk in (("correlation", "o"), ("logistic", "s")):
         rs = [r for r in rows if r["loss"] == loss]
         ax.plot([r["C"] for r in rs], [r["offset"] for r in rs], mk + "-",
@@ -478,7 +541,20 @@ def plot(data: Mapping[str, Any], path: Path) -> None:
     ax.plot(C, 0.5 * np.log(C), "k--", label="1/2 ln C")
     ax.set(xscale="log", xlabel="score scale C", ylabel="offset", title="loss example")
     ax.legend(fontsize=8)
+
+
+def plot(data: Mapping[str, Any], path: Path) -> None:
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    for ax, name in ((axes[0, 0], "local"), (axes[0, 1], "global")):
+        _plot_single(ax, data["single_input"][name], name)
+    _plot_multi(axes[0, 2], data["multi_input"])
+    jt = data["joint"]
+    cps = np.maximum(np.array(jt["checkpoints"], dtype=float), 1)
+    for ax, name in ((axes[1, 0], "tight"), (axes[1, 1], "non-tight")):
+        _plot_joint(ax, cps, jt[name], name)
+    _plot_loss(axes[1, 2], data["loss_offset"]["rows"])
     save(fig, path)
 
 
-__all__ = ["CATALOG", "run", "plot", "settings"]
+__all__ = ["COMPARISONS", "measure", "plot", "run", "settings"]

@@ -1,11 +1,12 @@
 """Reproduction 5: regularization paths for W and (K, Q) against the two SVMs.
 
-TF-SVM (arXiv 2308.16898), regularization-path theorem (number UNVERIFIED; [ABS]: "(K,Q) ...
-converges in direction to an SVM solution minimizing the nuclear norm of the combined parameter
-W = K Q^T. Instead, directly parameterizing by W minimizes a Frobenius norm SVM objective"):
-W_R = argmin_{||W||_F <= R} L(W) satisfies W_R/R -> W^mm/||W^mm||_F and K_R Q_R^T (with
-||K||^2 + ||Q||^2 <= 2R) approaches the nuclear-norm solution set. No official notebook; the
-catalog's protocol (§7.4): n = T = d = 4, multi-start projected normalized GD per radius.
+TF-SVM (arXiv 2308.16898), regularization-path theorem (theorem number and exact normalization
+recalled from the paper, unconfirmed; abstract: "(K,Q) ... converges in direction to an SVM
+solution minimizing the nuclear norm of the combined parameter W := KQ^T. Instead, directly
+parameterizing by W minimizes a Frobenius norm SVM objective"): W_R = argmin_{||W||_F <= R} L(W)
+satisfies W_R/R -> W^mm/||W^mm||_F and K_R Q_R^T (with ||K||^2 + ||Q||^2 <= 2R) approaches the
+nuclear-norm solution set. No official notebook; our protocol: n = T = d = 4, multi-start
+projected normalized GD per radius, instances whose two SVMs differ.
 """
 
 from __future__ import annotations
@@ -17,21 +18,30 @@ from typing import Any
 import numpy as np
 
 from attnsvm.properties.reproduce.common import (
-    CATALOG,
-    TFSVM,
-    Comparison,
     ExperimentResult,
     Progress,
     Table,
     certified_nuclear,
-    fmt,
     note,
     pyplot,
     save,
     sub_seed,
     take_fallbacks,
-    verdict,
 )
+from attnsvm.properties.reproduce.compare import (
+    RECALLED,
+    TFSVM,
+    All,
+    AtLeast,
+    AtMost,
+    Cited,
+    Comparison,
+    Equal,
+    IsTrue,
+    earlier,
+    tfsvm,
+)
+from attnsvm.properties.reproduce.evaluation import fmt
 from attnsvm.reference.attention.families import paper_family
 from attnsvm.reference.attention.regularization import regularization_path
 from attnsvm.reference.attention.training import correlation
@@ -42,8 +52,8 @@ from attnsvm.reference.svm.selection import optimal_tokens
 NAME = "regularization_path"
 TITLE = "Regularization paths: W -> Frobenius W^mm, (K, Q) -> nuclear W*^mm"
 STATEMENT = (
-    f"{TFSVM}, regularization-path theorem (number and exact normalization UNVERIFIED; the "
-    "Frobenius / nuclear split is in the abstract [ABS]): as R -> infinity the minimizer of the "
+    f"{TFSVM}, regularization-path theorem (theorem number and exact normalization {RECALLED}; "
+    "the Frobenius / nuclear split is in the abstract): as R -> infinity the minimizer of the "
     "logistic risk over ||W||_F <= R converges in direction to the Frobenius Att-SVM solution "
     "W^mm, and over ||K||_F^2 + ||Q||_F^2 <= 2R the product K Q^T converges in direction to the "
     "nuclear-norm Att-SVM* solution W*^mm (alpha = opt, unique). When the two SVMs differ, the "
@@ -52,14 +62,13 @@ STATEMENT = (
 
 RADII = (1.0, 3.0, 10.0, 30.0, 100.0)
 QUICK_RADII = (1.0, 10.0, 100.0)
-#: catalog §7.4 [NUM] (n = T = d = 4; other instances than ours): corr at R = 1 / 3 / 10 / 30
-CATALOG_74 = {
-    "W": [(0.747, 0.858, 0.963, 0.9965), (0.683, 0.776, 0.975, 0.9969),
-          (0.493, 0.592, 0.733, 0.978)],
-    "KQ": [(0.503, 0.736, 0.822, 0.978), (0.611, 0.625, 0.943, 0.992),
-           (0.551, 0.619, 0.730, 0.946)],
-}
-THRESH = {"corr_at_Rmax": 0.98, "distinct_svms": 0.99, "nuclear_budget": 1e-3}
+#: an earlier independent re-run (unpublished, not paper values; n = T = d = 4, 3 other
+#: instances than ours): path correlation with its own SVM at R = 30
+EARLIER_AT_30 = {"W": (0.9965, 0.9969, 0.978), "KQ": (0.978, 0.992, 0.946)}
+EARLIER_RUN = earlier("3 instances, 20 starts, 3000 steps per R")
+CORR_AT_RMAX = 0.98  # a path has reached its SVM's direction at the largest radius
+DISTINCT_SVMS = 0.99  # instance rule: corr(W^mm, W*^mm) below this
+NUCLEAR_BUDGET = 1e-3  # | ||K Q^T||_* / R - 1 | at the largest radius
 
 
 def settings(quick: bool) -> dict[str, Any]:
@@ -77,7 +86,7 @@ def settings(quick: bool) -> dict[str, Any]:
         "attention": "cross (random unit z_i)",
         "alpha": "opt (unique)",
         "instance_rule": "paper family seeds in order; keep instances with a unique opt, a "
-        f"feasible Att-SVM and corr(W^mm, W*^mm) < {THRESH['distinct_svms']}",
+        f"feasible Att-SVM and corr(W^mm, W*^mm) < {DISTINCT_SVMS}",
     }
 
 
@@ -94,12 +103,26 @@ def _instances(count: int, seed: int, limit: int = 200) -> list[tuple[int, Any, 
             nuc = certified_nuclear(p, opt.tokens)
         except InfeasibleSVM:
             continue
-        if float(correlation(fro.W, nuc.W)) >= THRESH["distinct_svms"]:
+        if float(correlation(fro.W, nuc.W)) >= DISTINCT_SVMS:
             continue
         found.append((s, p, fro, nuc))
         if len(found) == count:
             break
     return found
+
+
+def _path_record(p: Any, R: list, param: str, own: np.ndarray, other: np.ndarray,
+                 cfg: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    pts = regularization_path(p, R, param=param, starts=cfg["starts"],
+                              steps=cfg["steps_per_radius"], seed=seed)
+    return {
+        "corr_own": [float(correlation(pt.W, own)) for pt in pts],
+        "corr_other": [float(correlation(pt.W, other)) for pt in pts],
+        "loss": [pt.loss for pt in pts],
+        "start_loss_spread": [float(np.ptp(pt.start_losses)) for pt in pts],
+        "norm_fro_over_R": [float(np.linalg.norm(pt.W) / pt.R) for pt in pts],
+        "norm_nuc_over_R": [float(np.linalg.norm(pt.W, "nuc") / pt.R) for pt in pts],
+    }
 
 
 def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentResult:
@@ -113,86 +136,100 @@ def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentR
         }
         for param, own, other in (("W", fro.W, nuc.W), ("KQ", nuc.W, fro.W)):
             note(progress, f"instance {k + 1}: {param} path over R = {cfg['radii']}")
-            pts = regularization_path(
-                p, cfg["radii"], param=param, starts=cfg["starts"],
-                steps=cfg["steps_per_radius"], seed=sub_seed(seed, "path", param, k),
-            )
-            item[param] = {
-                "corr_own": [float(correlation(pt.W, own)) for pt in pts],
-                "corr_other": [float(correlation(pt.W, other)) for pt in pts],
-                "loss": [pt.loss for pt in pts],
-                "start_loss_spread": [float(np.ptp(pt.start_losses)) for pt in pts],
-                "norm_fro_over_R": [float(np.linalg.norm(pt.W) / pt.R) for pt in pts],
-                "norm_nuc_over_R": [float(np.linalg.norm(pt.W, "nuc") / pt.R) for pt in pts],
-            }
+            item[param] = _path_record(p, cfg["radii"], param, own, other, cfg,
+                                       sub_seed(seed, "path", param, k))
         items.append(item)
     data = {"radii": cfg["radii"], "instances": items, "nuclear_fallbacks": take_fallbacks()}
-    comparison, tables = _compare(data)
     return ExperimentResult(
         name=NAME, title=TITLE, statement=STATEMENT, settings=cfg, data=data,
-        comparison=comparison, seed=seed, quick=quick, tables=tables, plotter=plot,
+        measured=measure(data), comparisons=COMPARISONS, seed=seed, quick=quick,
+        tables=tables(data), plotter=plot,
     )
 
 
-def _compare(data: Mapping[str, Any]) -> tuple[list, list]:
+# ----------------------------------------------------------------------------- comparison
+def _path_measures(items: list, param: str, label: str, svm: str) -> dict[str, Any]:
+    finals = [it[param]["corr_own"][-1] for it in items]
+    firsts = [it[param]["corr_own"][0] for it in items]
+    return {"path": label, "svm": svm, "finals": finals, "firsts": firsts,
+            "min_final": min(finals), "earlier_30": list(EARLIER_AT_30[param]),
+            "rising": all(f >= a for f, a in zip(finals, firsts, strict=True)),
+            "path_text": " / ".join(f"{fmt(a)} -> {fmt(f, 4)}"
+                                    for a, f in zip(firsts, finals, strict=True))}
+
+
+def measure(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The measurements the comparisons read."""
     radii, items = data["radii"], data["instances"]
-    out: list[Comparison] = []
     if not items:
-        out.append(Comparison("instances with distinct SVMs", "some", "none found", "differs",
-                              "no instance passed the selection rule"))
-        return out, []
-    for param, svm, cat in (("W", "W^mm (Frobenius)", "W"), ("KQ", "W*^mm (nuclear)", "KQ")):
-        finals = [it[param]["corr_own"][-1] for it in items]
-        firsts = [it[param]["corr_own"][0] for it in items]
-        ok = min(finals) >= THRESH["corr_at_Rmax"] and all(
-            f >= a for f, a in zip(finals, firsts, strict=True))
-        at30 = [c[3] for c in CATALOG_74[cat]]
-        out.append(Comparison(
-            f"corr({'W_R' if param == 'W' else 'K_R Q_R^T'}, {svm}) at R = {fmt(radii[-1])} "
-            f"(from R = {fmt(radii[0])})",
-            "-> 1 [regularization-path theorem, ABS]; catalog §7.4 [NUM] at R = 30: "
-            + " / ".join(fmt(x, 4) for x in at30),
-            " / ".join(f"{fmt(a)} -> {fmt(f, 4)}" for a, f in zip(firsts, finals, strict=True)),
-            verdict(ok),
-            "" if ok else "a path ends below 0.98 or does not rise (R_max too small or the "
-            "multi-start search missed the minimizer)",
-        ))
+        return {"found": 0, "none_found": True, "paths": []}
     sep = [it["W"]["corr_own"][-1] > it["W"]["corr_other"][-1]
            and it["KQ"]["corr_own"][-1] > it["KQ"]["corr_other"][-1] for it in items]
-    out.append(Comparison(
+    return {
+        "found": len(items), "none_found": False, "r_min": radii[0], "r_max": radii[-1],
+        "paths": [_path_measures(items, "W", "W_R", "W^mm (Frobenius)"),
+                  _path_measures(items, "KQ", "K_R Q_R^T", "W*^mm (nuclear)")],
+        "separated": sum(sep), "instances": len(sep),
+        "corr_svms": [it["corr_svms"] for it in items],
+        "nuclear_budget_error": max(abs(it["KQ"]["norm_nuc_over_R"][-1] - 1) for it in items),
+    }
+
+
+COMPARISONS = (
+    Comparison(
+        "instances with distinct SVMs",
+        Cited("exist (the two SVMs differ in general)", tfsvm("abstract")),
+        "{found} found",
+        AtLeast("found", 1),
+        "no instance passed the selection rule",
+        when="none_found",
+    ),
+    Comparison(
+        "corr({path}, {svm}) at R = {r_max:~} (from R = {r_min:~})",
+        (Cited("-> 1", tfsvm(f"regularization-path theorem (number {RECALLED}); abstract")),
+         Cited("{earlier_30:~4 / } at R = 30", EARLIER_RUN)),
+        "{path_text}",
+        All(AtLeast("min_final", CORR_AT_RMAX), IsTrue("rising")),
+        f"a path ends below {CORR_AT_RMAX} or does not rise (R_max too small or the multi-start "
+        "search missed the minimizer)",
+        each="paths",
+    ),
+    Comparison(
         "at R_max each path is closer to its own SVM than to the other",
-        "yes [ABS; catalog §7.4 e.g. seed 1, R = 30: W-path vs W*^mm 0.860, KQ-path vs W^mm "
-        "0.869]",
-        f"{sum(sep)}/{len(sep)} instances; corr(W^mm, W*^mm) = "
-        + " / ".join(fmt(it["corr_svms"]) for it in items),
-        verdict(all(sep)),
-        "" if all(sep) else "a path is closer to the other parameterization's SVM",
-    ))
-    budget = [abs(it["KQ"]["norm_nuc_over_R"][-1] - 1) for it in items]
-    ok = max(budget) <= THRESH["nuclear_budget"]
-    out.append(Comparison(
+        (Cited("yes", tfsvm("abstract")),
+         Cited("e.g. R = 30: W-path vs W*^mm 0.860, KQ-path vs W^mm 0.869", EARLIER_RUN)),
+        "{separated}/{instances} instances; corr(W^mm, W*^mm) = {corr_svms:~ / }",
+        Equal("separated", "instances"),
+        "a path is closer to the other parameterization's SVM",
+        when="found",
+    ),
+    Comparison(
         "||K_R Q_R^T||_* = R at the optimum (constraint active)",
-        f"equals R [{CATALOG} §7.4, NUM]",
-        "max | ||KQ^T||_*/R - 1 | = " + fmt(max(budget)),
-        verdict(ok),
-        "" if ok else "the nuclear budget is not used up (the K, Q factors are unbalanced)",
-    ))
-    rows = []
-    for k, it in enumerate(items):
-        for j, R in enumerate(radii):
-            rows.append((
-                str(k + 1), fmt(R),
-                fmt(it["W"]["corr_own"][j], 4), fmt(it["W"]["corr_other"][j], 4),
-                fmt(it["KQ"]["corr_own"][j], 4), fmt(it["KQ"]["corr_other"][j], 4),
-                fmt(it["KQ"]["norm_nuc_over_R"][j], 4),
-            ))
-    table = Table(
+        Cited("equals R", EARLIER_RUN),
+        "max | ||KQ^T||_*/R - 1 | = {nuclear_budget_error:~}",
+        AtMost("nuclear_budget_error", NUCLEAR_BUDGET),
+        "the nuclear budget is not used up (the K, Q factors are unbalanced)",
+        when="found",
+    ),
+)
+
+
+def tables(data: Mapping[str, Any]) -> list[Table]:
+    """Extra table of our numbers: the path correlations at every radius."""
+    radii, items = data["radii"], data["instances"]
+    if not items:
+        return []
+    return [Table(
         "Path correlations (best of the starts at each R)",
         ("instance", "R", "W_R vs W^mm", "W_R vs W*^mm", "KQ^T vs W*^mm", "KQ^T vs W^mm",
          "||KQ^T||_*/R"),
-        tuple(rows),
-    )
-    return out, [table]
+        tuple(
+            (str(k + 1), fmt(R), *(fmt(it[p][key][j], 4) for p, key in (
+                ("W", "corr_own"), ("W", "corr_other"), ("KQ", "corr_own"), ("KQ", "corr_other"),
+                ("KQ", "norm_nuc_over_R"))))
+            for k, it in enumerate(items) for j, R in enumerate(radii)
+        ),
+    )]
 
 
 def plot(data: Mapping[str, Any], path: Path) -> None:

@@ -1,6 +1,9 @@
-"""Write the reproduction outputs: <out>/<name>.png, <out>/<name>.json and <out>/REPORT.md.
+"""Evaluate the declared comparisons and write the outputs: <out>/<name>.png, <out>/<name>.json
+and <out>/REPORT.md.
 
-The JSON files and REPORT.md hold no timings, so the same seed reproduces them byte for byte
+``evaluate`` is the one place where a :class:`~properties.reproduce.compare.Comparison` table meets
+the measurements: it fills the templates, applies the rules and records the values they read. The
+JSON files and REPORT.md hold no timings, so the same seed reproduces them byte for byte
 (on the same platform and package versions, which the JSON records). Timings are returned to the
 caller (the ``attnsvm reproduce`` command shows them).
 """
@@ -15,7 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from attnsvm.properties.reproduce import EXPERIMENTS
-from attnsvm.properties.reproduce.common import ExperimentResult, Progress, jsonable, versions
+from attnsvm.properties.reproduce.common import (
+    ExperimentResult,
+    Progress,
+    versions,
+)
+from attnsvm.properties.reproduce.compare import (
+    AGREED,
+    DIFFERS,
+    NOTEBOOKS,
+    RECALLED,
+    Row,
+    earlier,
+)
+from attnsvm.properties.reproduce.evaluation import jsonable
 
 
 @dataclass(frozen=True)
@@ -73,43 +89,57 @@ def _settings_lines(settings: dict[str, Any]) -> list[str]:
     return lines
 
 
-def report_markdown(results: Sequence[ExperimentResult], *, quick: bool, seed: int) -> str:
-    """REPORT.md: per experiment the paper's statement, settings, figure, comparison, numbers."""
-    lines = [
+def _intro(quick: bool, seed: int) -> list[str]:
+    repos = sorted(set(NOTEBOOKS.values()))
+    return [
         "# attnsvm: reproduction of the papers' experiments",
         "",
         "TF-SVM = Tarzanagh, Li, Thrampoulidis, Oymak, *Transformers as Support Vector "
         "Machines* (arXiv 2308.16898); MMTS = Tarzanagh, Li, Zhang, Oymak, *Max-Margin Token "
-        "Selection in Attention Mechanism* (arXiv 2306.13596). Paper-side values come from the "
-        "official notebooks [SRC], the abstracts [ABS] or the claims catalog's independent "
-        "reproduction [NUM] (research/claims-tfsvm.md); theorem and figure numbers are "
-        "UNVERIFIED. A row *differs* when our number does not match; the last column says why.",
+        "Selection in Attention Mechanism* (arXiv 2306.13596). Each comparison row gives the "
+        "paper side with its source in brackets: a place in a paper (arXiv id, and the section, "
+        f"theorem or figure in words; \"{RECALLED}\" where the statement or number could not be "
+        "checked in the paper's text), an abstract, an official notebook (github.com/"
+        + ", github.com/".join(repos) + f"), or \"{earlier('N runs')}\". The rule column is "
+        "the test that decides *agreed* / *differs*; the JSON stores the values it read beside "
+        "each row. A row that differs says why.",
         "",
         f"- mode: {'quick' if quick else 'full'}; seed: {seed}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         "",
     ]
+
+
+def _experiment_section(r: ExperimentResult, rows: Sequence[Row]) -> list[str]:
+    lines = ["", f"## {_md(r.title)}", "", f"`{r.name}`", "",
+             "**The paper's statement.** " + _md(r.statement), "", "**Settings.**", ""]
+    lines += _settings_lines(r.settings)
+    lines += ["", f"![{r.name}]({r.name}.png)", "", "**Comparison.**", ""]
+    lines += _table(("quantity", "paper (source)", "ours", "rule", "verdict", "why it differs"),
+                    [(c.quantity, c.paper, c.ours, c.rule, c.verdict, c.why) for c in rows])
+    for t in r.tables:
+        lines += ["", f"**{_md(t.title)}**", ""]
+        lines += _table(t.header, t.rows)
+    fallbacks = r.data.get("nuclear_fallbacks") or []
+    if fallbacks:
+        lines += ["", f"**Solver note.** svm.nuclear.solve_nuclear_svm could not "
+                  f"certify {len(fallbacks)} instance(s); the tight cvxpy + Clarabel solver "
+                  "(also certified) was used there (data: `nuclear_fallbacks`)."]
+    return lines
+
+
+def report_markdown(results: Sequence[ExperimentResult], *, quick: bool, seed: int) -> str:
+    """REPORT.md: per experiment the paper's statement, settings, figure, comparison, numbers."""
+    rows = [r.comparison for r in results]
+    lines = _intro(quick, seed)
     lines += _table(
         ("experiment", "agreed", "differs", "figure", "data"),
-        [(f"{r.title} (`{r.name}`)", str(r.agreed), str(r.differs), f"{r.name}.png",
-          f"{r.name}.json") for r in results],
+        [(f"{r.title} (`{r.name}`)", str(sum(c.verdict == AGREED for c in rs)),
+          str(sum(c.verdict == DIFFERS for c in rs)), f"{r.name}.png", f"{r.name}.json")
+         for r, rs in zip(results, rows, strict=True)],
     )
-    for r in results:
-        lines += ["", f"## {_md(r.title)}", "", f"`{r.name}`", "",
-                  "**The paper's statement.** " + _md(r.statement), "", "**Settings.**", ""]
-        lines += _settings_lines(r.settings)
-        lines += ["", f"![{r.name}]({r.name}.png)", "", "**Comparison.**", ""]
-        lines += _table(("quantity", "paper / catalog", "ours", "verdict", "why it differs"),
-                        [(c.quantity, c.paper, c.ours, c.verdict, c.why or "")
-                         for c in r.comparison])
-        for t in r.tables:
-            lines += ["", f"**{_md(t.title)}**", ""]
-            lines += _table(t.header, t.rows)
-        fallbacks = r.data.get("nuclear_fallbacks") or []
-        if fallbacks:
-            lines += ["", f"**Solver note.** svm.nuclear.solve_nuclear_svm could not "
-                      f"certify {len(fallbacks)} instance(s); the tight cvxpy + Clarabel solver "
-                      "(also certified) was used there (data: `nuclear_fallbacks`)."]
+    for r, rs in zip(results, rows, strict=True):
+        lines += _experiment_section(r, rs)
     return "\n".join(lines) + "\n"
 
 

@@ -132,6 +132,9 @@ class AttentionProblem:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **self.arrays())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # the user's umask, not mkstemp's 0600
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -99,8 +99,8 @@ def descend(
     gradient gives a zero step (never a division by zero). ``lr_scale`` multiplies the step of
     named parameters (e.g. a faster head in joint training). ``ngd_eps`` reproduces the official
     notebooks' step g / (||g||_F + eps) on the raw gradient, which freezes once ||g|| << eps
-    (catalog §1.3 item 5); None (the default) takes the exact direction. Returns (final params,
-    checkpoints, history, risk history, last evaluation).
+    (an artifact of that implementation, not of normalized GD); None (the default) takes the
+    exact direction. Returns (final params, checkpoints, history, risk history, last evaluation).
     """
     _validate_schedule(steps, lr)
     wanted = [0, steps] if checkpoints is None else [int(c) for c in checkpoints]

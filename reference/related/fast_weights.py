@@ -140,7 +140,8 @@ def dpfp_block(x: np.ndarray, shift: int) -> np.ndarray:
     """One DPFP block r_i * r_{i-shift} (indices mod 2 d_key), r = ReLU([x, -x]); shape (..., 2d).
 
     No range check on ``shift``: the block for shift = d_key is identically zero and the block for
-    2 d_key - shift is a permutation of the block for shift (the edge cases of the catalog).
+    2 d_key - shift is a permutation of the block for shift (edge cases of the DPFP map of
+    2102.11174 Sec. 5.2).
     """
     a = np.asarray(x, dtype=np.float64)
     r = np.maximum(np.concatenate([a, -a], axis=-1), 0.0)
@@ -418,7 +419,8 @@ class OverwriteResult:
 
 def delta_overwrite(W: np.ndarray, phi_k: np.ndarray, v: np.ndarray,
                     beta: float) -> OverwriteResult:
-    """Retrieval after a delta write (catalog 1.3 property 3): exact iff beta ||phi||^2 = 1."""
+    """Retrieval after a delta write (FWP delta rule, arXiv 2102.11174 Sec. 4.2): exact iff
+    beta ||phi||^2 = 1."""
     Wn = delta_rule_step(W, phi_k, v, beta)
     f = np.asarray(phi_k, dtype=np.float64)
     va = np.asarray(v, dtype=np.float64)
@@ -447,7 +449,8 @@ class TransitionSpectrum:
 
 
 def delta_transition_spectrum(phi_k: np.ndarray, beta: float) -> TransitionSpectrum:
-    """W_i = W_{i-1}(I - beta phi phi^T) + beta v phi^T (catalog 1.3 property 4): the spectrum."""
+    """W_i = W_{i-1}(I - beta phi phi^T) + beta v phi^T (FWP delta rule, arXiv 2102.11174
+    Sec. 4.2): the spectrum."""
     f = _as_array(phi_k, "phi_k", 1)
     if f.ndim != 1:
         raise ProblemError("phi_k", f"expected a vector, got shape {f.shape}")

@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from attnsvm.reference.attention.models import softmax
 from attnsvm.reference.errors import ProblemError
 
-LogProbFn = Callable[[torch.Tensor], torch.Tensor]
+# torch is imported inside the functions that use it: importing this module (as the claims
+# registry does) must not load torch.
+if TYPE_CHECKING:
+    import torch
+
+LogProbFn = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
 def _scores(s: object, field: str = "s") -> np.ndarray:
@@ -78,6 +83,8 @@ def expected_reward_grad(s: np.ndarray, A: np.ndarray) -> np.ndarray:
 
 def expected_reward_grad_autograd(s: np.ndarray, A: np.ndarray) -> np.ndarray:
     """dF/ds by torch autograd (float64): the 'numeric MBR gradient'."""
+    import torch
+
     st = torch.tensor(_scores(s), dtype=torch.float64, requires_grad=True)
     at = torch.tensor(_rewards(A, st.numel()), dtype=torch.float64)
     (torch.softmax(st, 0) @ at).backward()
@@ -127,7 +134,8 @@ def reinforce_variance(s: np.ndarray, A: np.ndarray, baseline: float | None = No
 def optimal_baseline(s: np.ndarray, A: np.ndarray) -> float:
     """The variance-minimising constant baseline sum P A ||e_y - P||^2 / sum P ||e_y - P||^2.
 
-    Close to, but in general not equal to, A_bar (catalog Sec. 5: 'minimised near A_bar').
+    Close to, but in general not equal to, A_bar (derived in this module: the variance is a
+    quadratic in the baseline whose minimiser weights A by P ||e_y - P||^2).
     """
     P = softmax_probs(s)
     a = _rewards(A, P.size)
@@ -167,6 +175,8 @@ def autoregressive_logp(vocab: int, length: int) -> tuple[LogProbFn, int]:
     Returns (theta -> log P over all sequences (H,), number of prefixes); theta has shape
     (n_prefixes, vocab) with n_prefixes = sum_{l < length} vocab**l.
     """
+    import torch
+
     seqs = enumerate_sequences(vocab, length)
     offsets = np.cumsum([0] + [vocab**t for t in range(length)])
     idx = np.zeros((seqs.shape[0], length), dtype=np.int64)
@@ -187,6 +197,8 @@ def autoregressive_logp(vocab: int, length: int) -> tuple[LogProbFn, int]:
 
 def global_logp(features: np.ndarray) -> LogProbFn:
     """Globally normalised log-linear policy log P(y) = theta . f(y) - logsumexp (lattice-style)."""
+    import torch
+
     F = torch.as_tensor(np.asarray(features, dtype=np.float64))
     if F.ndim != 2:
         raise ProblemError("features", f"expected (H, p), got shape {tuple(F.shape)}")
@@ -198,6 +210,8 @@ def global_logp(features: np.ndarray) -> LogProbFn:
 
 
 def _logp(logp_fn: LogProbFn, theta: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     th = torch.tensor(np.asarray(theta, dtype=np.float64), requires_grad=True)
     lp = logp_fn(th)
     if lp.ndim != 1:
@@ -210,6 +224,8 @@ def _logp(logp_fn: LogProbFn, theta: np.ndarray) -> tuple[torch.Tensor, torch.Te
 
 def mbr_gradient(logp_fn: LogProbFn, theta: np.ndarray, A: np.ndarray) -> np.ndarray:
     """grad_theta sum_y P_theta(y) A(y) by autograd through the exact enumeration."""
+    import torch
+
     th, lp = _logp(logp_fn, theta)
     a = torch.as_tensor(_rewards(A, lp.numel()))
     (torch.exp(lp) @ a).backward()
@@ -219,6 +235,8 @@ def mbr_gradient(logp_fn: LogProbFn, theta: np.ndarray, A: np.ndarray) -> np.nda
 def reinforce_gradient_theta(logp_fn: LogProbFn, theta: np.ndarray, A: np.ndarray,
                              baseline: float | None = None) -> np.ndarray:
     """sum_y P(y)(A(y) - b) grad_theta log P(y): the surrogate sum_y sg[P(y)(A(y) - b)] log P(y)."""
+    import torch
+
     th, lp = _logp(logp_fn, theta)
     a = torch.as_tensor(_rewards(A, lp.numel()))
     P = torch.exp(lp.detach())
@@ -229,6 +247,8 @@ def reinforce_gradient_theta(logp_fn: LogProbFn, theta: np.ndarray, A: np.ndarra
 
 def mmi_gradient_theta(logp_fn: LogProbFn, theta: np.ndarray, ref: int) -> tuple[np.ndarray, ...]:
     """(grad log P(ref), (1/P(ref)) grad E_P[1{y = ref}], P(ref)) by autograd."""
+    import torch
+
     th, lp = _logp(logp_fn, theta)
     r = _ref(ref, lp.numel())
     lp[r].backward()
@@ -261,6 +281,8 @@ def mwer_gradients(s: np.ndarray, W: np.ndarray, beam: Sequence[int]) -> tuple[n
     P_hat = softmax over the beam only; W_hat = plain mean of W over the beam (1712.01818 Eq. 9).
     Both gradients are equal (baseline invariance); returns (mwer_grad, expected_grad).
     """
+    import torch
+
     st = _scores(s)
     w = _rewards(W, st.size)
     bm = np.asarray(beam, dtype=np.int64)

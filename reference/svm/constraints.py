@@ -3,7 +3,7 @@
 Att-SVM_alpha (arXiv 2308.16898, Sec. 2):  min ||W||  s.t.  (x_{i alpha_i} - x_it)^T W z_i >= 1
 for every input i and every token t != alpha_i.  Constraint k is linear in W with matrix
 A_k = a_k z_{i_k}^T, a_k = x_{i alpha_i} - x_it, so <A_k, A_l> = (a_k . a_l)(z_k . z_l) and the
-Gram matrix of all constraints is (A A^T) o (Z Z^T) (DESIGN.md, "Data").
+Gram matrix of all constraints is (A A^T) o (Z Z^T), A the rows a_k and Z the rows z_{i_k}.
 
 This module holds only the shared data: the constraint list and the certified solution record.
 Solvers live in their own modules and all return ``SVMSolution``.

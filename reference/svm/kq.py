@@ -5,7 +5,8 @@ TF-SVM (arXiv 2308.16898), Sec. 2 (W = KQᵀ with K, Q ∈ ℝ^{d×m}) and Att-S
 
     min ½(‖K‖_F² + ‖Q‖_F²)   s.t.   (x_{iα_i} − x_it)ᵀ K Qᵀ z_i ≥ 1   for all i, t ≠ α_i.
 
-Facts used (claims catalog TFSVM-D2, [DER]):
+Facts used (the variational form of the nuclear norm, Srebro, Rennie, Jaakkola 2005; Recht,
+Fazel, Parrilo 2010, arXiv 0706.4138; the block steps are derived in this module):
 
 * ½(‖K‖² + ‖Q‖²) ≥ ‖KQᵀ‖_⋆, with equality iff (K, Q) is *balanced* (K = U√Σ R, Q = V√Σ R for
   the SVD UΣVᵀ of KQᵀ and an orthogonal R). So the program equals min ‖W‖_⋆ over rank W ≤ m,
@@ -254,8 +255,8 @@ def _prox_linear(
 
 def solve_kq_svm(
     problem: AttentionProblem,
-    select: str | Sequence[int] | np.ndarray,
-    m: int,
+    select: str | Sequence[int] | np.ndarray = "opt",
+    m: int | None = None,
     *,
     starts: int = 8,
     seed: int = 0,
@@ -271,7 +272,10 @@ def solve_kq_svm(
     a solution attains the certified lower bound (then it is globally optimal). Raises
     InfeasibleSVM (with the Farkas certificate of the convex relaxation) if no W at all
     satisfies the margins, and KQSearchFailed if no start reached a feasible rank-m point.
+    ``select`` defaults to the optimal tokens (as for every solver), ``m`` to d.
     """
+    if m is None:
+        m = problem.d
     if isinstance(m, bool) or int(m) != m or m < 1:
         raise ProblemError("m", f"must be an integer >= 1, got {m!r}")
     if isinstance(starts, bool) or int(starts) != starts or starts < 1:
