@@ -8,25 +8,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from related_evidence import RECORD, evidence
 
 from attnsvm.properties import related_checks as rc
-from attnsvm.properties.claims.related import CLAIMS
-from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import fast_weights as fw
-
-RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
-
-
-def evidence(check, instance, *, premises=True, **protocol):
-    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
-    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
-    first, undeclared keys refused) or, with ``premises=False``, called directly."""
-    claim = RECORD[check]
-    if premises:
-        return evidence_of(claim, instance, protocol=protocol)
-    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
-
 
 ALPHA = RECORD[rc.check_capacity_law].tolerances["alpha"]  # false alarm per statistic
 

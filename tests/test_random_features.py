@@ -13,26 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from related_evidence import RECORD, evidence
 
 from attnsvm.properties import related_checks as rc
-from attnsvm.properties.claims.related import CLAIMS
-from attnsvm.properties.registry import evidence_of
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import fast_weights as fw
 from attnsvm.reference.related import random_features as rf
-
-RECORD = {c.check: c for c in CLAIMS}  # check function -> its claim record
-
-
-def evidence(check, instance, *, premises=True, **protocol):
-    """``check`` (a related_checks function) on ``instance`` under its record's tolerances and
-    protocol (``protocol`` overrides declared keys): through the runner's path (static premises
-    first, undeclared keys refused) or, with ``premises=False``, called directly."""
-    claim = RECORD[check]
-    if premises:
-        return evidence_of(claim, instance, protocol=protocol)
-    return check(instance, claim.tolerances, {**claim.protocol, **protocol})
-
 
 ALPHA = RECORD[rc.check_performer_unbiased].tolerances["alpha"]  # false alarm per statistic
 Z_CRIT = rc.z_threshold(1, ALPHA)
