@@ -72,18 +72,38 @@ def save_counterexample(
 
 
 def load_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a counterexample record (its .json, or the .npz beside it); every defect
+    is a ProblemError('file') naming what is wrong."""
     p = Path(path)
     if p.suffix == ".npz":
+        if not p.with_suffix(".json").is_file():
+            raise ProblemError("file", f"{p} is a problem file, not a counterexample record; "
+                               "replay takes the .json record that hunt or check write beside "
+                               "its .npz")
         p = p.with_suffix(".json")
     if not p.is_file():
         raise ProblemError("file", f"no such counterexample record: {p}")
     try:
-        record = json.loads(p.read_text())
+        record = json.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProblemError("file", f"{p} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ProblemError("file", f"{p} is not valid JSON ({exc.msg})") from None
-    for key in ("claim", "spec", "evidence"):
-        if key not in record:
-            raise ProblemError("file", f"{p} lacks the field {key!r}")
+    except (RecursionError, ValueError) as exc:  # nesting too deep, integers too long
+        raise ProblemError("file", f"{p} cannot be read as a record ({exc})") from None
+    if not isinstance(record, dict):
+        raise ProblemError("file", f"{p} holds a JSON {type(record).__name__}, not a record")
+    for key, kind in (("claim", str), ("spec", dict), ("evidence", dict)):
+        if not isinstance(record.get(key), kind):
+            raise ProblemError("file", f"{p}: field {key!r} must be a JSON "
+                               f"{'string' if kind is str else 'object'}")
+    for key in ("tolerances", "protocol"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise ProblemError("file", f"{p}: field {key!r} must be a JSON object")
+    try:
+        Evidence.from_dict(record["evidence"])
+    except (TypeError, ValueError) as exc:
+        raise ProblemError("file", f"{p}: the evidence is malformed ({exc})") from None
     record["_path"] = str(p)
     return record
 

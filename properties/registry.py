@@ -41,6 +41,8 @@ BUILTIN_MODULES = (
     "attnsvm.properties.claims.mmts",
     "attnsvm.properties.claims.agreement",
     "attnsvm.properties.claims.related",
+    "attnsvm.properties.claims.discussion",
+    "attnsvm.properties.claims.own_model",
 )
 ENTRY_POINT_GROUP = "attnsvm.claims"
 DEFAULT_BUDGET = {"ci": 10, "dev": 50, "deep": 1000}

@@ -44,6 +44,7 @@ class ClaimReport:
     known_reason: str = ""
     samples: list[dict[str, Any]] = field(default_factory=list)
     origin: str = ""
+    search_seed: int | None = None
 
     @property
     def repro(self) -> str:
@@ -80,6 +81,7 @@ class ClaimReport:
             "seconds": self.seconds,
             "known_reason": self.known_reason,
             "repro": self.repro,
+            "search_seed": self.search_seed,
         }
 
 
@@ -96,6 +98,9 @@ def repro_command(claim_id: str, spec: Mapping[str, Any], origin: str = "") -> s
 Seen = list[tuple[dict[str, Any], Evidence]]
 
 
+PROFILE_DATABASE = "profile"  #: run_claim's default: the example database of the profile
+
+
 def _search_settings(budget: int, targeting: bool, shrink: bool, database: Any) -> settings:
     """The hypothesis settings of one search (the profile supplies the rest)."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -108,7 +113,7 @@ def _search_settings(budget: int, targeting: bool, shrink: bool, database: Any) 
         "deadline": None,
         "print_blob": False,
     }
-    if database is not None:
+    if database != PROFILE_DATABASE:
         overrides["database"] = database
     return settings(**overrides)
 
@@ -171,7 +176,7 @@ def run_claim(
     search_seed: int | None = None,
     use_target: bool | None = None,
     shrink: bool | None = None,
-    database: Any = None,
+    database: Any = PROFILE_DATABASE,
     on_example: Callable[[int, Evidence], None] | None = None,
     tolerances: Mapping[str, Any] | None = None,
     protocol: Mapping[str, Any] | None = None,
@@ -182,7 +187,8 @@ def run_claim(
     The samples run first; unless one is a counterexample, hypothesis then searches the claim's
     instances (``max_examples`` overrides the profile's budget). ``tolerances`` / ``protocol``
     override declared keys; ``instances`` replaces samples and search by exactly these
-    instances (a repro)."""
+    instances (a repro). ``database``: the profile's example database by default, None for
+    none, or a hypothesis database."""
     from attnsvm.properties.profiles import load_profile
 
     load_profile(profile)
@@ -209,7 +215,9 @@ def run_claim(
         config = _search_settings(budget, targeting, c.shrink if shrink is None else shrink,
                                   database)
         found = _search(c, evaluate, config, targeting, search_seed)
-    return _report(c, seen, found, time.perf_counter() - t0)
+    report = _report(c, seen, found, time.perf_counter() - t0)
+    report.search_seed = search_seed
+    return report
 
 
 def run_claim_by_id(claim_id: str, profile: str, max_examples: int | None = None,
@@ -218,6 +226,9 @@ def run_claim_by_id(claim_id: str, profile: str, max_examples: int | None = None
     in the worker, then runs the claim with BLAS pinned to one thread."""
     from threadpoolctl import threadpool_limits
 
-    load_sources(sources)
-    with threadpool_limits(1):
+    from attnsvm.properties.registry import isolated_registry
+
+    # a Dask worker outlives one command: load the claim files for this task only
+    with isolated_registry(), threadpool_limits(1):
+        load_sources(sources)
         return run_claim(claim_id, profile, max_examples=max_examples, **kw)

@@ -20,6 +20,9 @@ _MODULES = (
     "attnsvm.symbolic.normalized_gd",
     "attnsvm.symbolic.fwp_linear_attention",
     "attnsvm.symbolic.policy_gradient_mbr",
+    "attnsvm.symbolic.hopfield_energy",
+    "attnsvm.symbolic.icl_gd",
+    "attnsvm.symbolic.attention_limits",
 )
 
 

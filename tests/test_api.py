@@ -68,6 +68,15 @@ def test_readme_pytest_example_passes(tmp_path) -> None:
     assert "2 passed" in out.stdout
 
 
+def test_readme_inspect_example_runs(tmp_path, capsys) -> None:
+    out = run("-c", readme_example("inspect"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    code = main(["inspect", str(tmp_path / "attn.pt"), str(tmp_path / "data.npz"), "--num-heads",
+                 "2", "--head-vector", str(tmp_path / "u.npy"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(report["heads"]) == 2
+
+
 def test_plugin_failure_prints_the_repro(tmp_path) -> None:
     (tmp_path / "claims.py").write_text(CLAIM_FILE)
     (tmp_path / "test_fail.py").write_text(
@@ -97,8 +106,13 @@ CLAIMS = [Claim(id="user.small-sum", source=Source("nobody"), statement="a + b <
 def test_repro_command_reruns_exactly_that_instance(tmp_path, capsys) -> None:
     path = tmp_path / "claims.py"
     path.write_text(CLAIM_FILE)
-    assert main(["check", "--claims", str(path), "user.small-sum", "--workers", "1"]) == 1
+    out = tmp_path / "cex"
+    assert main(["check", "--claims", str(path), "user.small-sum", "--workers", "1",
+                 "--out", str(out)]) == 1
     err = capsys.readouterr().err
+    saved = next(x for x in err.splitlines() if "saved: attnsvm replay" in x).split()[-1]
+    assert main(["replay", "--claims", str(path), saved]) == 0
+    capsys.readouterr()
     line = next(x for x in err.splitlines() if "re-run:" in x)
     inst = json.loads(line.split("--instance ", 1)[1].strip("'"))
     assert inst["a"] + inst["b"] > 10
@@ -107,6 +121,16 @@ def test_repro_command_reruns_exactly_that_instance(tmp_path, capsys) -> None:
     capsys.readouterr()
     rep = json.loads((tmp_path / "r.json").read_text())["claims"][0]
     assert rep["tried"] == 1 and rep["counterexample"]["spec"] == inst
+
+
+def test_dev_search_is_reproducible_from_its_printed_seed(tmp_path, capsys) -> None:
+    args = ["check", "tfsvm.feasible-overparam", "--profile", "dev", "--workers", "1"]
+    assert main([*args, "--output", str(tmp_path / "a.json")]) == 0
+    seed = int(capsys.readouterr().err.split("search seed ")[1].split()[0])
+    assert main([*args, "--seed", str(seed), "--output", str(tmp_path / "b.json")]) == 0
+    capsys.readouterr()
+    a, b = (json.loads((tmp_path / f).read_text())["claims"][0] for f in ("a.json", "b.json"))
+    assert a["worst"] == b["worst"] and a["tried"] == b["tried"] and a["search_seed"] is not None
 
 
 def test_claims_from_a_module_and_duplicates_are_refused(tmp_path, monkeypatch) -> None:
@@ -272,9 +296,11 @@ def test_no_import_cycles() -> None:
     for name, path in mods.items():
         deps = set()
         for mod, names, _ in _imports(path):
-            for cand in [mod, *(f"{mod}.{n}" for n in names)]:
-                if cand in mods and cand != name:
-                    deps.add(cand)
+            # `from pkg import submodule` depends on the submodule (a parent package runs for
+            # any import below it, so it is not counted as the dependency); other names on mod
+            subs = [f"{mod}.{n}" for n in names if f"{mod}.{n}" in mods]
+            cands = subs if subs and len(subs) == len(names) else [mod, *subs]
+            deps.update(c for c in cands if c in mods and c != name)
         graph[name] = deps
     state: dict[str, int] = {}
 

@@ -3,14 +3,17 @@
 The quick run happens once per module (into a temporary directory, through
 ``properties.reproduce.report.reproduce``, which the CLI calls); the tests then read the JSON it
 wrote. They check the mathematics the figures are about (rank lemma, feasibility under
-over-parameterization, direction convergence, ordering of the SVM predictions), not pictures, and
-the comparison tables: every declared row renders, differing rows say why, sources cite the
-papers, and the same seed gives the same JSON and REPORT.md.
+over-parameterization, direction convergence, ordering of the SVM predictions), the comparison
+tables (every declared row renders, differing rows say why, sources cite the papers, the same
+seed gives the same JSON and REPORT.md) and the figures' conventions (issue 16 §3: each names
+its paper and experiment, writes mathematics as mathtext, keeps its legends off the data, draws
+intervals for fractions and means over runs).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from attnsvm.properties.reproduce import EXPERIMENTS
+from attnsvm.properties.reproduce import figures as fg
 from attnsvm.properties.reproduce.compare import (
     Above,
     All,
@@ -280,3 +284,117 @@ def test_mmts_local_global_joint_and_loss(quick_run: dict) -> None:
     for r in d["loss_offset"]["rows"]:
         if r["loss"] == "correlation":
             assert abs(r["offset"] - r["half_log_C"]) < 1e-2
+
+
+# ----------------------------------------------------------------------------- figures
+PAPER_OF = {"local_convergence": "arXiv 2308.16898", "svm_rank": "arXiv 2308.16898",
+            "global_fraction": "arXiv 2308.16898", "nonlinear_head": "arXiv 2308.16898",
+            "regularization_path": "arXiv 2308.16898", "mmts": "arXiv 2306.13596"}
+#: figures that draw a fraction or a mean over runs (and so must draw intervals)
+WITH_INTERVALS = ("local_convergence", "svm_rank", "global_fraction", "nonlinear_head")
+#: plain-text mathematics that belongs in mathtext ($...$)
+NOT_MATHTEXT = re.compile(r"\^|\+-|\b(alpha|sigma|eta|W\*)\b|W\*")
+
+
+@pytest.fixture(scope="module")
+def figures(quick_run: dict):
+    """Each experiment's figure, drawn (constrained layout run) but not saved."""
+    figs = {}
+    for w in quick_run["written"]:
+        fig = EXPERIMENTS[w.result.name].figure(w.result.data)
+        fig.canvas.draw()
+        figs[w.result.name] = fig
+    yield figs
+    for fig in figs.values():
+        fg.pyplot().close(fig)
+
+
+def _texts(fig) -> list[str]:
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text().strip()]
+
+
+def _outside_math(text: str) -> str:
+    return "".join(part for k, part in enumerate(text.split("$")) if k % 2 == 0)
+
+
+def test_figures_name_their_paper_and_experiment(figures: dict) -> None:
+    for name, fig in figures.items():
+        top = fig.get_suptitle()
+        assert PAPER_OF[name] in top, name
+        assert EXPERIMENTS[name].FIGURE_EXPERIMENT[:40] in top.replace("\n", " "), name
+        assert "notebook" in top, name  # the official notebook, or that there is none
+        captions = [t for t in fig.texts if t.get_gid() == "caption"]
+        assert captions and len(captions[0].get_text()) > 100, name
+        for text in _texts(fig):
+            # no figure number: none is confirmed in the papers' text
+            assert not re.search(r"\bFig(ure|\.)\s*\d", text), (name, text)
+            for word in NOTES:
+                assert word not in text, (name, word)
+
+
+def test_figures_write_mathematics_as_mathtext(figures: dict) -> None:
+    for name, fig in figures.items():
+        texts = _texts(fig)
+        assert any("$" in t for t in texts), name
+        for text in texts:
+            assert text.count("$") % 2 == 0, (name, text)
+            assert not NOT_MATHTEXT.search(_outside_math(text)), (name, text)
+
+
+def test_figure_legends_lie_outside_every_axes(figures: dict) -> None:
+    for name, fig in figures.items():
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends, name
+        for leg in legends:
+            lb = leg.get_window_extent()
+            for ax in fig.axes:  # insets included
+                ab = ax.get_window_extent()
+                w = min(lb.x1, ab.x1) - max(lb.x0, ab.x0)
+                h = min(lb.y1, ab.y1) - max(lb.y0, ab.y0)
+                assert w <= 0 or h <= 0, (name, [t.get_text() for t in leg.get_texts()])
+
+
+def test_figures_draw_intervals_for_fractions_and_means(figures: dict) -> None:
+    from matplotlib.collections import PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    for name in WITH_INTERVALS:
+        fig = figures[name]
+        bars = [c for ax in fig.axes for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        bands = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)]
+        assert bars or bands, name
+    # every drawn fraction of global_fraction and svm_rank (c) carries its Wilson interval
+    for name, ax_index in (("global_fraction", 0), ("svm_rank", 2)):
+        ax = figures[name].axes[ax_index]
+        assert all(isinstance(c, ErrorbarContainer) for c in ax.containers) and ax.containers
+
+
+def test_regularization_path_line_style_means_the_same_svm_in_both_panels(
+        figures: dict, quick_run: dict) -> None:
+    """Solid = correlation with the Frobenius W^mm, dashed = with the nuclear W^mm_*, in both
+    panels (the W path's own SVM is W^mm, the (K, Q) path's is W^mm_*)."""
+    it = _data(quick_run, "regularization_path")["instances"][0]
+    a, b = figures["regularization_path"].axes[:2]
+    for ax, param, fro_key in ((a, "W", "corr_own"), (b, "KQ", "corr_other")):
+        nuc_key = "corr_other" if fro_key == "corr_own" else "corr_own"
+        solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+        dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        assert np.allclose(solid[0].get_ydata(), it[param][fro_key])
+        assert np.allclose(dashed[0].get_ydata(), it[param][nuc_key])
+        assert len({ln.get_color() for ln in ax.get_lines()}) == 1  # colour = the path
+
+
+def test_figure_axes_share_their_scale_across_panels(figures: dict) -> None:
+    """The same quantity on the same scale in every panel that shows it."""
+    svm = figures["svm_rank"].axes[:3]
+    assert {ax.get_xscale() for ax in svm} == {"log"}
+    assert len({tuple(ax.get_xlim()) for ax in svm[:2]}) == 1
+    nl = figures["nonlinear_head"].axes
+    assert len({tuple(ax.get_ylim()) for ax in nl}) == 1 and {ax.get_yscale() for ax in nl} == {
+        "log"}
+    mm = figures["mmts"].axes
+    single = [ax for ax in mm if ax.get_title().startswith(("(a)", "(b)"))]
+    assert len(single) == 2 and single[0].get_xlim() == single[1].get_xlim()
+    assert all(ax.get_aspect() == 1.0 for ax in single)

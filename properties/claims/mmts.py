@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from attnsvm.properties.claims.common import evidence
 from attnsvm.properties.premises import Premise, require
-from attnsvm.properties.registry import Claim, Source
+from attnsvm.properties.registry import Claim, Known, Source
 from attnsvm.properties.verdicts import Evidence, Expected
 from attnsvm.reference.attention.families import make_problem
 from attnsvm.reference.attention.problem import AttentionProblem
@@ -34,6 +34,9 @@ from attnsvm.reference.svm.mmts_examples import KEY_2D, official_example, rate_w
 from attnsvm.reference.svm.prompt import solve_head_svm, solve_prompt_svm, solve_relaxed_prompt_svm
 from attnsvm.reference.svm.selection import token_scores
 
+#: an equal-scores instance on which GD on p is not global (found by the dev profile)
+EQUAL_SCORES_COUNTEREXAMPLE = {"kind": "random", "family": "equal-scores", "n": 2, "T": 3, "d": 4,
+                               "seed": 2, "init_seed": 2}
 PAPER = "Tarzanagh, Li, Zhang, Oymak, Max-Margin Token Selection in Attention Mechanism"
 ARXIV = "2306.13596"
 CODE = "official code github.com/ucr-optml/max_margin_attention"
@@ -426,8 +429,17 @@ CLAIMS = [
         check=check_global_equal,
         expected=Expected.HOLDS,
         samples=({"kind": "random", "family": "equal-scores", "n": 2, "T": 3, "d": 4, "seed": 0,
-                  "init_seed": 0},),
+                  "init_seed": 0}, EQUAL_SCORES_COUNTEREXAMPLE),
         requires=(EQUAL_SCORES_WIDE, OPT_P_SVM_FEASIBLE, "saturated"),
+        known=Known(
+            "violated",
+            "found by the dev profile: on this equal-scores instance at d = n(T - 1) = 4, GD on p "
+            "(4 random inits, 2000 steps, eta 0.1) ends on a non-optimal token in every run "
+            "(min corr with p^mm 0.04); the same phenomenon as tfsvm.global-equal-scores, whose "
+            "W-parameterized version fails from W(0) = 0 as well (saved record "
+            "tests/counterexamples/mmts_prompt-global-equal-scores-*.json)",
+            EQUAL_SCORES_COUNTEREXAMPLE,
+        ),
         tolerances={"one_minus_corr": 0.05, "saturated": 1.0 - 1e-6},
         protocol={"steps": 2000, "runs": 4, "lr": 0.1},
         budget={"ci": 6, "dev": 40, "deep": 400},

@@ -28,7 +28,7 @@ from attnsvm.properties.claims.common import (
     train_runs,
 )
 from attnsvm.properties.premises import Premise, instance_problem, require
-from attnsvm.properties.registry import Claim, Source
+from attnsvm.properties.registry import Claim, Known, Source
 from attnsvm.properties.stats import wilson
 from attnsvm.properties.strategies import locally_optimal_selections
 from attnsvm.properties.verdicts import Evidence, Expected
@@ -143,6 +143,21 @@ MULTI_TOKEN_RUN = Premise(
     "some run accepted by the official filter (no softmax entry in (low, high], the tolerances "
     "'low' and 'high') selects several tokens in an input",
 )
+ZERO_INIT_GLOBAL = Premise(
+    "zero_init_global",
+    "GD from W(0) = 0 selects the optimal token in every input (only the initialisation can "
+    "then make a run non-global)",
+)
+
+#: equal-scores data on which GD from W(0) = 0 (and from every random and adversarial init the
+#: check tries) saturates on a non-global selection: input 1 attends token 3, not its optimal
+#: token 1 (the record under tests/counterexamples/ replays it).
+EQUAL_SCORES_ZERO_INIT_CE = {"family": "equal-scores", "n": 3, "T": 4, "d": 3, "seed": 4,
+                             "options": {}, "init_seed": 0}
+#: equal-scores data (issue 18, found by the dev profile) on which GD from W(0) = 0 is global but
+#: GD from the three PyTorch-default random inits of init_seed 0 (||W(0)||_F ~ 1.8) is not.
+EQUAL_SCORES_RANDOM_INIT_CE = {"family": "equal-scores", "n": 6, "T": 7, "d": 9, "seed": 41917,
+                               "options": {}, "init_seed": 0}
 
 
 # ---------------------------------------------------------------- 1. NGD direction (W), local
@@ -392,12 +407,18 @@ def check_small_norm_escape(
 def check_equal_scores_global(
     instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
 ) -> Evidence:
-    """Equal non-optimal scores: from random and adversarial inits, GD selects opt in every input
-    and aligns with the global W^mm."""
+    """Equal non-optimal scores: from W(0) = 0, from random inits and from adversarial inits,
+    GD selects opt in every input and aligns with the global W^mm.
+
+    Run with normalized GD: GD with a step eta <= 1/L and normalized GD both follow the gradient
+    flow's path (checked on the saved counterexamples: corr 1.000000 between the two at equal
+    norms), and NGD reaches in 2000 steps norms that plain GD, whose norm grows like log k once
+    the softmax saturates, reaches only after orders of magnitude more steps."""
     p = build_problem(instance)
     opt = optimal_tokens(p).tokens  # unique and feasible: premise feasible_opt
     W_mm = svm_direction(p, opt)
-    inits = [random_inits(p.d, int(protocol["runs"]), instance["init_seed"])]
+    inits = [np.zeros((1, p.d, p.d)),  # the most conservative start
+             random_inits(p.d, int(protocol["runs"]), instance["init_seed"])]
     for a in single_deviations(p, opt)[: int(protocol["adversarial"])]:
         W_a = svm_direction(p, a)  # adversarial: along other selections' SVMs
         if W_a is not None:
@@ -408,6 +429,7 @@ def check_equal_scores_global(
     global_runs = np.all(res.selected == opt[None], axis=1)
     gap = float(np.max(1 - corr))
     ok = bool(np.all(global_runs)) and gap <= tol["one_minus_corr"]
+    stuck = [i for i in range(p.n) if np.any(res.selected[:, i] != opt[i])]
     return evidence(
         "ok" if ok else "counterexample",
         gap if np.all(global_runs) else 1.0,
@@ -415,8 +437,48 @@ def check_equal_scores_global(
         details={
             "global_runs": int(global_runs.sum()),
             "runs": len(global_runs),
+            "zero_init_global": bool(global_runs[0]),
             "min_corr": float(np.min(corr)),
+            "non_global_inputs": stuck,
         },
+        note="" if np.all(global_runs) else "saturated on a non-global selection",
+    )
+
+
+def check_equal_scores_large_init(
+    instance: Mapping[str, Any], tol: Mapping[str, Any], protocol: Mapping[str, Any]
+) -> Evidence:
+    """Limit: on equal-scores data where GD from W(0) = 0 selects opt everywhere, GD from the
+    PyTorch default init (times ``init_scale``) can still saturate on a non-global selection.
+    Normalized GD, as in check_equal_scores_global (the same path as GD)."""
+    p = build_problem(instance)
+    opt = optimal_tokens(p).tokens
+    W_mm = svm_direction(p, opt)
+    runs = int(protocol["runs"])
+    inits = np.concatenate([
+        np.zeros((1, p.d, p.d)),
+        protocol["init_scale"] * random_inits(p.d, runs, instance["init_seed"]),
+    ])
+    res = train_runs(p, inits, int(protocol["steps"]), lr=protocol["lr"])
+    require_saturated(np.min(res.min_max_prob), tol)
+    global_runs = np.all(res.selected == opt[None], axis=1)
+    require("zero_init_global", bool(global_runs[0]), selected=res.selected[0].tolist())
+    corr = correlation(res.params["W"][1:], W_mm[None])
+    escaped = not np.all(global_runs[1:])
+    return evidence(
+        "counterexample" if escaped else "ok",
+        float(np.max(1 - corr)),
+        tol["one_minus_corr"],
+        details={
+            "global_runs": int(global_runs[1:].sum()),
+            "runs": runs,
+            "init_norms": np.linalg.norm(inits[1:], axis=(1, 2)).tolist(),
+            "min_corr": float(np.min(corr)),
+            "selected": res.selected[1:].tolist(),
+            "opt": opt.tolist(),
+        },
+        note="a random init ends on a non-global selection where W(0) = 0 does not"
+        if escaped else "",
     )
 
 
@@ -918,10 +980,14 @@ CLAIMS = [
         source=Source(
             PAPER, ARXIV,
             "global convergence of GD on W when every non-optimal token of an input has the same "
-            "score",
+            "score (the abstract's 'local/global directional convergence of gradient descent "
+            "under suitable geometric conditions'; the theorem's number, its step-size and "
+            "initialisation hypotheses were not read: the stored copies of the paper show only "
+            "its abstract)",
         ),
         statement="If every non-optimal token of each input has the same score, GD selects opt "
-        "from any init and W(k)/||W(k)|| -> W^mm/||W^mm||.",
+        "from any init (W(0) = 0 included) and W(k)/||W(k)|| -> W^mm/||W^mm||. Run with "
+        "normalized GD, which follows GD's path.",
         instances=problem_spec_strategy(
             "equal-scores",
             (2, 6),
@@ -935,12 +1001,58 @@ CLAIMS = [
         samples=(
             {"family": "equal-scores", "n": 4, "T": 6, "d": 7, "seed": 0, "options": {},
              "init_seed": 0},
+            EQUAL_SCORES_ZERO_INIT_CE,
         ),
         requires=(EQUAL_SCORES, "feasible_opt", "saturated"),
         tolerances={"one_minus_corr": 0.02, "saturated": SATURATED},
         protocol={"steps": 2000, "runs": 3, "adversarial": 3, "adversarial_radius": 2.0,
                   "lr": 0.1},
+        known=Known(
+            "violated",
+            "GD itself, not only normalized GD, ends on a non-global selection, from W(0) = 0 "
+            "too: on this instance GD with eta = 1 <= 1/L (L <= 0.63 for unit tokens and "
+            "queries and scores 0.3 / 0.9) leaves input 1's optimal token with softmax mass "
+            "1e-2, 4e-4, 2e-5, < 1e-5 at 1e3, 1e4, 1e5, 1e6 steps while corr(W, W^mm) falls "
+            "from 0.29 to 0.22; normalized GD follows the same path (corr 1.000000 at equal "
+            "norms) and saturates there. Mechanism: the gradient of an input whose optimal "
+            "token is suppressed scales with that token's mass; under the SVM direction of the "
+            "other inputs (margins 1) the token trails its best rival by 1.23 > 1, so its pull "
+            "decays faster than theirs. A search of the family (normalized GD) found such "
+            "instances at d close to max(T-1, n): W(0) = 0 fails on 10 of 39 instances at "
+            "(n, T, d) = (4, 5, 4), 8 of 28 at (6, 7, 6), 3 of 30 at (6, 7, 9), none at "
+            "d >= 2 max(T-1, n).",
+            instance=EQUAL_SCORES_ZERO_INIT_CE,
+        ),
         budget={"ci": 3, "dev": 20, "deep": 200},
+        build_problem=build_problem,
+        shrink=False,
+    ),
+    Claim(
+        id="tfsvm.global-equal-scores-large-init",
+        source=Source(
+            PAPER, ARXIV,
+            "limit of the global-convergence result under equal non-optimal scores: where "
+            "GD from W(0) = 0 is global, the PyTorch default init (the official code's "
+            "nn.Linear init) need not be",
+        ),
+        statement="(naive) On equal-scores data where GD from W(0) = 0 selects opt in every "
+        "input, so does GD from the PyTorch default random init (U(-1/sqrt(d), 1/sqrt(d)), "
+        "times 'init_scale' = 1: ||W(0)||_F ~ 1.8 at d = 9). Run with normalized GD.",
+        instances=problem_spec_strategy(
+            "equal-scores",
+            (2, 6),
+            (2, 8),
+            (0, 3),
+            overparameterized=True,
+            extra={"init_seed": _seeds},
+        ),
+        check=check_equal_scores_large_init,
+        expected=Expected.FAILS,
+        samples=(EQUAL_SCORES_RANDOM_INIT_CE,),
+        requires=(EQUAL_SCORES, "feasible_opt", "saturated", ZERO_INIT_GLOBAL),
+        tolerances={"one_minus_corr": 0.02, "saturated": SATURATED},
+        protocol={"steps": 2000, "runs": 3, "init_scale": 1.0, "lr": 0.1},
+        budget={"ci": 2, "dev": 20, "deep": 200},
         build_problem=build_problem,
         shrink=False,
     ),

@@ -1,7 +1,9 @@
 """The ``attnsvm`` command line (docs/design.md, "Command line").
 
 Exit codes: 0 success, 1 a check did not match its expectation, 2 bad input (one line on stderr,
-no traceback), 3 an SVM is infeasible (its certificate is printed as JSON on stdout).
+no traceback), 3 an SVM is proved infeasible (its certificate is printed as JSON on stdout), 4 an
+SVM is infeasible at working precision (a certificate that vanishes to 1e-9 but not exactly; the
+program may be feasible with a huge ||W||).
 Each command lives in a small module of this package; ``COMMAND_MODULES`` lists them.
 """
 
@@ -19,6 +21,7 @@ COMMAND_MODULES = (
     "attnsvm.properties.cli.solve_cmd",
     "attnsvm.properties.cli.claims_cmds",
     "attnsvm.properties.cli.reproduce_cmd",
+    "attnsvm.properties.cli.inspect_cmd",
 )
 
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 from concurrent.futures import as_completed
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from attnsvm.properties.cli.common import BadInput, emit_json, emit_table, to_jsonable
 from attnsvm.properties.files import atomic_write_text, writable_dir, writable_path
 from attnsvm.properties.profiles import PROFILES
-from attnsvm.properties.registry import all_claims, evidence_of, get_claim, load_sources
+from attnsvm.properties.registry import all_claims, get_claim, load_sources
 from attnsvm.properties.runner import ClaimReport, run_claim, run_claim_by_id
 
 EXIT_MISMATCH = 1
@@ -33,6 +43,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     )
@@ -88,12 +99,19 @@ def _fmt_worst(rep: ClaimReport) -> str:
 @click.command("check")
 @click.argument("ids", nargs=-1)
 @click.option("--profile", type=click.Choice(PROFILES), default="ci", show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="search seed of the dev / deep profiles (default: drawn and printed); the "
+              "same seed re-runs the same search (ci is derandomized)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON document")
 @click.option("--output", "output", type=str, default=None, metavar="FILE",
               help="also write the full report as JSON to FILE")
-@click.option("--workers", type=int, default=None, help="processes (default: min(2, cores))")
+@click.option("--out", "out_dir", type=str, default="counterexamples", show_default=True,
+              help="where the counterexample record of a mismatching claim is saved")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="processes (default: min(2, cores))")
 @click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
-@click.option("--max-examples", type=int, default=None, help="override every claim's budget")
+@click.option("--max-examples", type=click.IntRange(0, 10**7), default=None,
+              help="override every claim's budget")
 @click.option(
     "--instance",
     "instance_json",
@@ -105,8 +123,10 @@ def _fmt_worst(rep: ClaimReport) -> str:
 def check_cmd(
     ids: tuple[str, ...],
     profile: str,
+    seed: int | None,
     as_json: bool,
     output: str | None,
+    out_dir: str,
     workers: int | None,
     scheduler: str | None,
     max_examples: int | None,
@@ -114,60 +134,100 @@ def check_cmd(
     sources: tuple[str, ...],
 ) -> int:
     """Check claims (all by default); exit 0 only if every verdict matches its expectation.
+    A mismatch prints its repro and saves its counterexample record under --out.
 
-    Example: attnsvm check tfsvm.rank-lemma --profile dev --output report.json"""
+    Example: attnsvm check tfsvm.rank-lemma --profile dev --seed 7 --output report.json"""
     out_path = None if output is None else writable_path(output, "output")
+    writable_dir(out_dir, "out")
     load_sources(sources)
     claims = [get_claim(i) for i in ids] if ids else list(all_claims().values())
-    if max_examples is not None and max_examples < 0:
-        raise BadInput(f"--max-examples must be >= 0, got {max_examples}")
     instances = None
     if instance_json is not None:
         if len(claims) != 1:
             raise BadInput("--instance needs exactly one claim id")
         instances = [_parse_instance(instance_json)]
         workers = 1
-    reports: dict[str, ClaimReport] = {}
-    if workers == 1 and not scheduler:
-        with _progress() as prog:
-            task = prog.add_task(f"checking ({profile})", total=len(claims))
-            for c in claims:
-                reports[c.id] = run_claim(c, profile, max_examples=max_examples,
-                                          instances=instances)
-                prog.advance(task)
-    else:
-        from attnsvm.properties.executors import make_executor
-
-        with make_executor(workers, scheduler) as pool, _progress() as prog:
-            task = prog.add_task(f"checking ({profile})", total=len(claims))
-            futures = {
-                pool.submit(run_claim_by_id, c.id, profile, max_examples, sources): c.id
-                for c in claims
-            }
-            for fut in as_completed(futures):
-                reports[futures[fut]] = fut.result()
-                prog.advance(task)
+    if profile != "ci" and seed is None:
+        seed = secrets.randbelow(2**32)
+    if seed is not None and profile != "ci":
+        click.echo(f"attnsvm: {profile} profile, search seed {seed} (re-run this search with "
+                   f"--seed {seed})", err=True)
+    kw = {"max_examples": max_examples, "database": None,
+          "search_seed": None if profile == "ci" else seed}
+    reports = _run_checks(claims, profile, kw, instances, workers, scheduler, sources)
     ordered = [reports[c.id] for c in claims]
     if not as_json:
         _check_table(profile, ordered)
-    mismatched = [r.claim_id for r in ordered if not r.matches]
-    payload = {"profile": profile, "all_match": not mismatched,
-               "claims": [r.as_dict() for r in ordered]}
+    mismatched = [r for r in ordered if not r.matches]
+    records = {r.claim_id: _save_mismatch(r, out_dir) for r in mismatched}
+    payload = {"profile": profile, "seed": seed, "all_match": not mismatched,
+               "claims": [{**r.as_dict(), "record": records.get(r.claim_id)} for r in ordered]}
     if as_json:
         emit_json(payload)
     if out_path is not None:
         atomic_write_text(out_path, json.dumps(to_jsonable(payload), indent=2) + "\n")
     if mismatched:
-        for r in ordered:
-            if not r.matches:
-                click.echo(r.failure_message(), err=True)
+        for r in mismatched:
+            click.echo(r.failure_message(), err=True)
+            if records[r.claim_id]:
+                click.echo(f"  saved: attnsvm replay {records[r.claim_id]}", err=True)
         click.echo(
             f"attnsvm: {len(mismatched)} verdict(s) differ from expectation: "
-            f"{', '.join(mismatched)}",
+            f"{', '.join(r.claim_id for r in mismatched)}",
             err=True,
         )
         return EXIT_MISMATCH
     return 0
+
+
+def _run_checks(claims: list, profile: str, kw: dict, instances: list | None,
+                workers: int | None, scheduler: str | None, sources: tuple[str, ...]
+                ) -> dict[str, ClaimReport]:
+    """Run every claim, in this process (``--workers 1``) or through an executor; each claim's
+    search seed is derived from the run's seed and the claim id, so a claim checked alone
+    repeats its search."""
+    reports: dict[str, ClaimReport] = {}
+
+    def claim_kw(claim_id: str) -> dict:
+        s = kw["search_seed"]
+        return {**kw, "search_seed": None if s is None else claim_seed(s, claim_id)}
+
+    with _progress() as prog:
+        task = prog.add_task(f"checking ({profile})", total=len(claims))
+        if workers == 1 and not scheduler:
+            for c in claims:
+                prog.update(task, description=f"checking {c.id} ({profile})")
+                reports[c.id] = run_claim(c, profile, instances=instances, **claim_kw(c.id))
+                prog.advance(task)
+            return reports
+        from attnsvm.properties.executors import make_executor
+
+        with make_executor(workers, scheduler) as pool:
+            futures = {pool.submit(run_claim_by_id, c.id, profile, sources=sources,
+                                   **claim_kw(c.id)): c.id for c in claims}
+            for fut in as_completed(futures):
+                reports[futures[fut]] = fut.result()
+                prog.update(task, description=f"checked {futures[fut]} ({profile})")
+                prog.advance(task)
+    return reports
+
+
+def claim_seed(seed: int, claim_id: str) -> int:
+    """The search seed of one claim in a run with ``seed`` (independent of the other claims)."""
+    return int(hashlib.sha256(f"{seed}:{claim_id}".encode()).hexdigest()[:8], 16)
+
+
+def _save_mismatch(report: ClaimReport, out_dir: str) -> str | None:
+    """Save a mismatching claim's counterexample as a record (as hunt does); its path or None."""
+    from attnsvm.properties.records import save_counterexample
+    from attnsvm.properties.verdicts import Evidence
+
+    cex = report.counterexample
+    if cex is None:
+        return None
+    return str(save_counterexample(out_dir, report.claim_id, cex["spec"],
+                                   Evidence.from_dict(cex["evidence"]),
+                                   search_seed=report.search_seed))
 
 
 def _check_table(profile: str, reports: list[ClaimReport]) -> None:
@@ -180,6 +240,7 @@ def _check_table(profile: str, reports: list[ClaimReport]) -> None:
              _fmt_worst(r), "yes" if r.matches else "NO", f"{r.seconds:.1f}")
             for r in reports
         ],
+        optional=(7, 4, 3, 5, 1),
     )
 
 
@@ -197,17 +258,13 @@ def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None,
               sources: tuple[str, ...] = ()) -> dict:
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    load_sources(sources)
+    from attnsvm.properties.registry import isolated_registry
+
     db = DirectoryBasedExampleDatabase(db_dir) if db_dir else None
-    rep = run_claim(
-        claim_id,
-        "deep",
-        max_examples=max_examples,
-        search_seed=seed,
-        use_target=True,
-        shrink=True,
-        database=db,
-    )
+    with isolated_registry():  # a Dask worker outlives one command
+        load_sources(sources)
+        rep = run_claim(claim_id, "deep", max_examples=max_examples, search_seed=seed,
+                        use_target=True, shrink=True, database=db)
     return {"seed": seed, "report": rep.as_dict()}
 
 
@@ -242,7 +299,9 @@ def hunt_cmd(
     as_json: bool,
     sources: tuple[str, ...],
 ) -> int:
-    """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them."""
+    """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them.
+
+    Example: attnsvm hunt tfsvm.global-convergence --max-examples 50 --out counterexamples/"""
     from attnsvm.properties.records import save_counterexample
     from attnsvm.properties.verdicts import Evidence
 
@@ -316,7 +375,10 @@ def hunt_cmd(
 @click.option("--json", "as_json", is_flag=True)
 @claims_option
 def replay_cmd(file: str, as_json: bool, sources: tuple[str, ...]) -> int:
-    """Re-run a saved counterexample (.json or .npz) and check it reproduces exactly."""
+    """Re-run a saved counterexample record (the .json written by hunt or check, or its .npz)
+    and check that it reproduces exactly.
+
+    Example: attnsvm replay counterexamples/tfsvm_global-convergence-930f1a29d3.json"""
     from attnsvm.properties.records import replay
 
     load_sources(sources)
@@ -358,91 +420,127 @@ def _parse_axis(text: str) -> tuple[str, list]:
     return name, out
 
 
-def _check_spec(claim_id: str, spec: dict, tolerances: dict, protocol: dict,
-                sources: tuple[str, ...] = ()) -> dict:
-    from threadpoolctl import threadpool_limits
+def _sweep_progress(claim_id: str, total: int, cells: int) -> tuple[Progress, Any]:
+    """The sweep's progress line (stderr): tasks done / total, cells done / total, the running
+    estimate of the fraction held with its Wilson interval, time elapsed and left."""
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+                    transient=True)
+    task = prog.add_task(f"sweeping {claim_id}", total=total)
 
-    load_sources(sources)
-    with threadpool_limits(1):
-        ev = evidence_of(get_claim(claim_id), spec, tolerances=tolerances, protocol=protocol)
-    return {"spec": spec, "tolerances": tolerances, "protocol": protocol,
-            "evidence": ev.as_dict()}
+    def update(res: Any, cells_done: int) -> None:
+        ok, decided, lo, hi = res.estimate()
+        est = f"held {ok / decided:.2f} [{lo:.2f}, {hi:.2f}]" if decided else "held -"
+        prog.update(task, completed=res.done,
+                    description=f"{claim_id}: cells {cells_done}/{cells}, {est}")
 
-
-def _axis_kind(claim, name: str) -> tuple[str, str]:
-    """Which part of the claim an axis varies: ``instance``, ``protocol`` or ``tolerances``
-    (``protocol.KEY`` / ``tolerances.KEY`` / ``instance.KEY`` name it explicitly)."""
-    parts = {"instance": claim.samples[0], "protocol": claim.protocol,
-             "tolerances": claim.tolerances}
-    kind, _, key = name.partition(".")
-    if key and kind in parts:
-        if key not in parts[kind]:
-            raise BadInput(f"--set {name}: {key!r} is not a {kind} key of {claim.id}")
-        return kind, key
-    found = [k for k, fields in parts.items() if name in fields]
-    if not found:
-        known = "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in parts.items())
-        raise BadInput(f"--set {name}: not a field of {claim.id} ({known})")
-    if len(found) > 1:
-        raise BadInput(f"--set {name}: ambiguous ({' and '.join(found)}); write e.g. "
-                       f"{found[1]}.{name}")
-    return found[0], name
+    return prog, update
 
 
 @click.command("sweep")
 @click.argument("claim_id")
-@click.option("--set", "axes", multiple=True,
-              help="NAME=V1,V2,... a grid axis over an instance field, a protocol key or a "
-              "tolerance key (prefix protocol. / tolerances. / instance. when ambiguous)")
-@click.option("--workers", type=int, default=None, help="processes (default: min(2, cores))")
-@click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
+@click.option("--set", "axes", multiple=True, metavar="NAME=V1,V2,...",
+              help="a grid axis over an instance field, a protocol key or a tolerance key "
+              "(prefix protocol. / tolerances. / instance. when ambiguous); repeatable")
+@click.option("--seeds", type=click.IntRange(1, 10**7), default=None, metavar="K",
+              help="K tasks per cell: the instance's 'seed' field takes 0..K-1 (the same seeds "
+              "in every cell); refused for claims whose instances have no 'seed'")
+@click.option("--out", "out_dir", type=str, default=None, metavar="DIR",
+              help="keep every result in DIR/results.jsonl (a rerun reads them back and "
+              "computes only what is missing) and write DIR/sweep.csv, sweep.json, sweep.png")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="processes (default: min(2, cores); 1 runs here)")
+@click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
+              help="run the tasks on the Dask cluster of this scheduler")
 @click.option("--json", "as_json", is_flag=True, help="print the results as one JSON document")
 @click.option("--output", "output", type=str, default=None, metavar="FILE",
               help="also write the results as JSON to FILE")
 @claims_option
-def sweep_cmd(claim_id: str, axes: tuple[str, ...], workers: int | None, scheduler: str | None,
-              as_json: bool, output: str | None, sources: tuple[str, ...]) -> int:
+def sweep_cmd(claim_id: str, axes: tuple[str, ...], seeds: int | None, out_dir: str | None,
+              workers: int | None, scheduler: str | None, as_json: bool, output: str | None,
+              sources: tuple[str, ...]) -> int:
     """Evaluate CLAIM_ID's check on a grid (its first sample, protocol and tolerances with the
-    axes overridden), e.g. `attnsvm sweep tfsvm.global-convergence --set d=8,16 --set seed=0,1`."""
-    import itertools
+    axes overridden) x seeds; with --out, a resumable phase diagram (table + heatmap).
 
-    from attnsvm.properties.executors import make_executor
+    Example: attnsvm sweep tfsvm.feasible-underparam --set n=4,8,16 --set d=1,2,3 --seeds 200
+    --out sweeps/underparam"""
+    from attnsvm.properties.sweeps import check_seeds, plan, resolve_axis, run_sweep
+    from attnsvm.reference.errors import ProblemError
 
     out_path = None if output is None else writable_path(output, "output")
+    if out_dir is not None:
+        writable_dir(out_dir, "out")
     load_sources(sources)
     claim = get_claim(claim_id)
-    grid = [(_axis_kind(claim, name), values) for name, values in map(_parse_axis, axes)]
-    cells = []
-    for combo in itertools.product(*[values for _, values in grid]):
-        parts: dict[str, dict] = {"instance": dict(claim.samples[0]), "protocol": {},
-                                  "tolerances": {}}
-        for ((kind, key), _), value in zip(grid, combo, strict=True):
-            parts[kind][key] = value
-        cells.append(parts)
-    results = []
-    with make_executor(workers, scheduler) as pool, _progress() as prog:
-        task = prog.add_task(f"sweeping {claim_id}", total=len(cells))
-        futs = [pool.submit(_check_spec, claim_id, c["instance"], c["tolerances"],
-                            c["protocol"], sources) for c in cells]
-        for fut in futs:
-            results.append(fut.result())
-            prog.advance(task)
-    payload = {"claim": claim_id, "results": results}
+    try:
+        grid = [resolve_axis(claim, name, values) for name, values in map(_parse_axis, axes)]
+        check_seeds(claim, grid, seeds)
+    except ProblemError as exc:  # name the option: --set, --seeds
+        raise BadInput(f"--{exc.field}: {str(exc)[len(exc.field) + 2:]}") from None
+    cells, tasks = plan(claim, grid, seeds)
+
+    def retried(lost: list[int], breaks: int) -> None:
+        click.echo(f"attnsvm: a worker died; resubmitting {len(lost)} task(s) in a new pool "
+                   f"(pool restart {breaks})", err=True)
+
+    prog, update = _sweep_progress(claim_id, len(tasks), len(cells))
+    try:
+        with prog:
+            res = run_sweep(claim, grid, seeds, out_dir=out_dir, workers=workers,
+                            scheduler=scheduler, sources=sources, on_progress=update,
+                            on_retry=retried)
+    except KeyboardInterrupt:
+        if out_dir is not None:
+            click.echo(f"attnsvm: sweep interrupted; the results so far are in {out_dir} "
+                       "(run the same command again to continue)", err=True)
+        raise
+    payload = res.document()
     if as_json:
         emit_json(payload)
     else:
-        names = [f"{kind}.{key}" if kind != "instance" else key for (kind, key), _ in grid]
-        part_of = {"instance": "spec", "protocol": "protocol", "tolerances": "tolerances"}
-        emit_table(
-            f"attnsvm sweep {claim_id}",
-            [*names, "status", "gap", "threshold", "note"],
-            [(*(r[part_of[kind]][key] for (kind, key), _ in grid), r["evidence"]["status"],
-              r["evidence"]["gap"], r["evidence"]["threshold"], r["evidence"]["note"])
-             for r in results],
-        )
+        _sweep_table(res)
     if out_path is not None:
         atomic_write_text(out_path, json.dumps(to_jsonable(payload), indent=2) + "\n")
+    if out_dir is not None:
+        click.echo(f"attnsvm: {res.computed} task(s) computed, {res.reused} read back; wrote "
+                   f"{', '.join(res.files)}", err=True)
     return 0
+
+
+def _sweep_table(res: Any) -> None:
+    """One row per task when every cell has one, else the tidy table (one row per cell)."""
+    names = [a.name for a in res.axes]
+    if res.seeds is None:
+        part_of = {"instance": "spec", "protocol": "protocol", "tolerances": "tolerances"}
+        emit_table(
+            f"attnsvm sweep {res.claim.id}",
+            [*names, "status", "gap", "threshold", "note"],
+            [(*(r[part_of[a.kind]][a.key] for a in res.axes), r["evidence"]["status"],
+              r["evidence"]["gap"], r["evidence"]["threshold"], r["evidence"]["note"])
+             for r in res.results()],
+            optional=(len(names) + 3,),
+        )
+        return
+
+    def held(row: dict) -> str:
+        if row["held"] is None:
+            return "-"
+        return f"{row['held']:.3f} [{row['held_lo']:.3f}, {row['held_hi']:.3f}]"
+
+    from attnsvm.properties.sweeps import column_names
+
+    cols = list(column_names(res.axes).values())
+    k = len(names)
+    emit_table(
+        f"attnsvm sweep {res.claim.id} — {res.seeds} seeds per cell",
+        [*names, "ok", "counterex.", "out of scope", "inconcl.", "held [95% Wilson]",
+         "median gap"],
+        [(*(row[c] for c in cols), row["ok"], row["counterexample"], row["out_of_scope"],
+          row["inconclusive"], held(row),
+          "-" if row["median_gap"] is None else f"{row['median_gap']:.3g}")
+         for row in res.rows],
+        optional=(k + 3, k + 2, k + 5),
+    )
 
 
 COMMANDS = [list_cmd, check_cmd, hunt_cmd, replay_cmd, sweep_cmd]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,9 +14,15 @@ from rich.console import Console
 from rich.table import Table
 
 from attnsvm.reference.attention.problem import AttentionProblem
-from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
+from attnsvm.reference.errors import (
+    AttnsvmError,
+    InfeasibleAtWorkingPrecision,
+    InfeasibleSVM,
+    ProblemError,
+)
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_INFEASIBLE_WORKING_PRECISION = 4
 
 stderr_console = Console(stderr=True)
 
@@ -43,11 +50,7 @@ def run_group(group: click.Group, argv: list[str] | None) -> int:
         click.echo(f"attnsvm: error: {_one_line(exc.format_message())}", err=True)
         code = EXIT_BAD_INPUT
     except InfeasibleSVM as exc:
-        click.echo(
-            json.dumps({"status": "infeasible", "certificate": to_jsonable(exc.certificate)})
-        )
-        click.echo(f"attnsvm: infeasible: {_one_line(str(exc))}", err=True)
-        code = EXIT_INFEASIBLE
+        code = report_infeasible(exc)
     except ProblemError as exc:
         click.echo(f"attnsvm: error: {_one_line(str(exc))}", err=True)
         code = EXIT_BAD_INPUT
@@ -61,15 +64,38 @@ def run_group(group: click.Group, argv: list[str] | None) -> int:
     return code
 
 
+def infeasible_payload(exc: InfeasibleSVM) -> dict[str, Any]:
+    """{"status": ..., "certificate": ...} for an infeasible program (no NaN/Infinity)."""
+    return {"status": exc.status, "certificate": to_jsonable(dict(exc.certificate))}
+
+
+def report_infeasible(exc: InfeasibleSVM) -> int:
+    """Print the certificate JSON (stdout) and one line (stderr); returns the exit code."""
+    click.echo(json.dumps(infeasible_payload(exc), allow_nan=False))
+    if isinstance(exc, InfeasibleAtWorkingPrecision):
+        cert = exc.certificate
+        res = cert.get("residual")
+        extra = f"; certificate residual {res:.3e}" if isinstance(res, float) else ""
+        click.echo(f"attnsvm: infeasible at working precision: {_one_line(str(exc))}{extra}",
+                   err=True)
+        return EXIT_INFEASIBLE_WORKING_PRECISION
+    click.echo(f"attnsvm: infeasible: {_one_line(str(exc))}", err=True)
+    return EXIT_INFEASIBLE
+
+
 def load_problem(path: str) -> AttentionProblem:
     """Load an .npz problem; any defect becomes a ProblemError (exit 2)."""
     return AttentionProblem.load(path)
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays (recursively) into plain JSON types."""
+    """Plain JSON types, recursively (numpy scalars and arrays converted); a non-finite float
+    becomes None, so no command ever prints NaN or Infinity."""
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)) and not isinstance(obj, bool):
+        x = float(obj)
+        return x if math.isfinite(x) else None
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, Mapping):
@@ -80,19 +106,36 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def emit_json(payload: Mapping[str, Any]) -> None:
-    click.echo(json.dumps(to_jsonable(payload)))
+    """One strict JSON document on stdout."""
+    click.echo(json.dumps(to_jsonable(payload), allow_nan=False))
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a rich table on stdout."""
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(fmt(x) for x in row))
+def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+               optional: Sequence[int] = ()) -> None:
+    """Print a rich table on stdout at the terminal's width (``COLUMNS`` when piped, else 80).
+    The first column (the key, e.g. a claim id) is never truncated; when the table does not fit,
+    the ``optional`` columns are dropped in the order given, then the others wrap."""
+    cells = [[fmt(x) for x in row] for row in rows]
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    keep = list(range(len(columns)))
+
+    def natural_width() -> int:
+        widths = [max([len(str(columns[i])), *(len(r[i]) for r in cells)]) for i in keep]
+        return sum(widths) + 3 * len(keep) + 1
+
+    for i in optional:
+        if natural_width() <= console.width:
+            break
+        keep.remove(i)
+    table = Table(title=title)
+    for i in keep:
+        if i == 0:
+            key_width = max([len(str(columns[0])), *(len(r[0]) for r in cells)])
+            table.add_column(columns[i], no_wrap=True, min_width=key_width)
+        else:
+            table.add_column(columns[i], overflow="fold")
+    for row in cells:
+        table.add_row(*(row[i] for i in keep))
     console.print(table)
 
 

@@ -86,7 +86,9 @@ def _print_verification(payload: dict[str, Any]) -> None:
 def derive(
     name: str | None, list_: bool, all_: bool, latex: bool, verify: bool, as_json: bool
 ) -> int:
-    """State, render (--latex) or verify (--verify) the symbolic derivations."""
+    """State, render (--latex) or verify (--verify) the symbolic derivations.
+
+    Example: attnsvm derive gradient --verify"""
     registry = _registry()
     if list_:
         if name or all_ or verify or latex:

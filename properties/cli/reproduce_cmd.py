@@ -29,6 +29,8 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
 
     Experiments: local_convergence, svm_rank, global_fraction, nonlinear_head,
     regularization_path, mmts.
+
+    Example: attnsvm reproduce svm_rank --quick --out reproduce-out/
     """
     from attnsvm.properties.reproduce import EXPERIMENTS
     from attnsvm.properties.reproduce.report import reproduce, unknown_names

@@ -173,20 +173,18 @@ def versions() -> dict[str, str]:
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend (no display needed); see
+    ``properties.reproduce.figures`` for the figure conventions."""
+    from attnsvm.properties.reproduce.figures import pyplot as _pyplot
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _pyplot()
 
 
 def save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    pyplot().close(fig)
+    """Write a figure as a PNG and close it (``properties.reproduce.figures.save``)."""
+    from attnsvm.properties.reproduce.figures import save as _save
+
+    _save(fig, path)
 
 
 def extend_runs(problems: Sequence[Any], W: np.ndarray, idx: Sequence[int], steps: int,

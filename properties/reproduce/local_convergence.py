@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from attnsvm.properties.reproduce import figures as fg
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
     Progress,
@@ -29,7 +30,6 @@ from attnsvm.properties.reproduce.common import (
     fisher_p,
     frac,
     note,
-    pyplot,
     save,
     sub_seed,
     take_fallbacks,
@@ -394,39 +394,90 @@ def tables(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[Table]:
     return [curves, selections]
 
 
-def plot(data: Mapping[str, Any], path: Path) -> None:
-    plt = pyplot()
-    cps = np.maximum(np.asarray(data["checkpoints"], dtype=float), 1)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    ax = axes[0]
-    for key, label, color in (("max_prob_W", "W", "C0"), ("max_prob_KQ", "(K,Q)", "C3")):
-        m, s = np.array(data[key]["mean"]), np.array(data[key]["std"])
-        ax.plot(cps, m, color=color, label=label)
-        ax.fill_between(cps, m - s, np.minimum(m + s, 1), color=color, alpha=0.2)
-    ax.set(xscale="log", xlabel="iteration", ylabel="max softmax probability (mean over inputs)",
+FIGURE_EXPERIMENT = ("local-convergence experiment: normalized GD on W and on (K, Q) from random "
+                     "initialisations (official notebook local_converge.ipynb, "
+                     "github.com/umich-sota/TF-as-SVM)")
+
+
+def _band(ax: Any, x: np.ndarray, curve: Mapping[str, Any], keep: np.ndarray, runs: int,
+          color: str, ls: str, label: str) -> None:
+    """Mean over ``runs`` runs (line), mean +- 1 s.d. (light band: the spread over runs) and
+    the 95% t-interval of the mean (dark band), both clipped at 1."""
+    from scipy.stats import t
+
+    m, s = np.array(curve["mean"])[keep], np.array(curve["std"])[keep]
+    ax.plot(x, m, color=color, ls=ls, label=label)
+    ax.fill_between(x, m - s, np.minimum(m + s, 1), color=color, alpha=0.12, lw=0)
+    if runs > 1:  # curve_stats' std is the population one (ddof = 0)
+        half = t.ppf(0.975, runs - 1) * s * np.sqrt(runs / (runs - 1)) / np.sqrt(runs)
+        ax.fill_between(x, m - half, np.minimum(m + half, 1), color=color, alpha=0.35, lw=0)
+
+
+def figure(data: Mapping[str, Any]) -> Any:
+    """The figure: (a) softmax saturation, (b) correlation with the SVM of GD's own selection,
+    (c) own SVM against the global one for every W run. Colour = parameterization (W blue,
+    (K, Q) red, as in the official notebook); line style = SVM (Frobenius solid, nuclear
+    dashed)."""
+    keep = fg.log_iterations(data["checkpoints"])
+    cps = np.asarray(data["checkpoints"], dtype=float)[keep]
+    w, kq = data["W"], data["KQ"]
+    runs, ok_w, ok_kq = len(w["feasible"]), len(w["final_corr"]), len(kq["final_corr"])
+    cfg = settings(False)  # n, T, d and the step size are the same in quick runs
+    fig, axes = fg.figure(1, 3, (15, 4.6))
+    ax = axes[0, 0]
+    for key, label, color in (("max_prob_W", "W", fg.BLUE), ("max_prob_KQ", "(K, Q)", fg.RED)):
+        _band(ax, cps, data[key], keep, runs, color, "-", f"{label}: mean over runs")
+    ax.set(xscale="log", xlabel="iteration $k$", ylim=(0, 1.03),
+           ylabel=r"$\mathrm{max}_t\, s_{it}$ (mean over inputs $i$)",
            title="(a) softmax saturation")
-    ax.legend()
-    ax = axes[1]
-    for curve, label, color in (
-        (data["W"]["corr_curve"], "W vs W^mm_alpha", "C0"),
-        (data["KQ"]["corr_curve"], "KQ^T vs W*^mm_alpha (nuclear)", "C3"),
-        (data["KQ"]["corr_curve_frobenius"], "KQ^T vs W^mm_alpha (Frobenius)", "C1"),
+    fg.legend_below(ax, [*ax.get_legend_handles_labels()[0],
+                         fg.patch_handle("mean ± 1 s.d. over runs", "0.5", 0.15),
+                         fg.patch_handle("95% interval of the mean", "0.5", 0.45)], ncol=2)
+    ax = axes[0, 1]
+    for curve, count, label, color, ls in (
+        (w["corr_curve"], ok_w, rf"W vs {fg.W_MM_A} (Frobenius)", fg.BLUE, fg.FROBENIUS_LS),
+        (kq["corr_curve"], ok_kq, rf"{fg.KQ} vs {fg.W_MM_STAR_A} (nuclear)", fg.RED,
+         fg.NUCLEAR_LS),
+        (kq["corr_curve_frobenius"], ok_kq, rf"{fg.KQ} vs {fg.W_MM_A} (Frobenius)", fg.RED,
+         fg.FROBENIUS_LS),
     ):
-        m, s = np.array(curve["mean"]), np.array(curve["std"])
-        ax.plot(cps, m, color=color, label=label)
-        ax.fill_between(cps, m - s, np.minimum(m + s, 1), color=color, alpha=0.15)
-    ax.set(xscale="log", xlabel="iteration", ylabel="correlation", ylim=(-0.1, 1.02),
-           title="(b) direction vs SVM of GD's selection")
-    ax.legend(fontsize=8)
-    ax = axes[2]
-    w = data["W"]
+        _band(ax, cps, curve, keep, count, color, ls, label)
+    ax.set(xscale="log", xlabel="iteration $k$", ylim=(-0.2, 1.03),
+           ylabel=r"$\mathrm{corr}(\cdot,\ \mathrm{SVM})$ (mean over runs)",
+           title="(b) direction vs SVM of GD's own selection " + r"$\alpha$")
+    fg.legend_below(ax, ncol=1)
+    ax = axes[0, 2]
     own = np.array(w["final_corr"], dtype=float)
     glob_c = np.array([np.nan if c is None else c for c in w["final_corr_global"]], dtype=float)
     glob = np.array(w["globally_optimal"])[np.array(w["feasible"])]
-    ax.scatter(glob_c[glob], own[glob], s=14, color="C2", label="alpha = opt")
-    ax.scatter(glob_c[~glob], own[~glob], s=14, color="C1", label="alpha != opt")
-    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
-    ax.set(xlabel="corr(W(2000), global W^mm_opt)", ylabel="corr(W(2000), W^mm_alpha)",
-           title="(c) own SVM vs global SVM (W runs)")
-    ax.legend(fontsize=8)
-    save(fig, path)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":", label="equal correlation")
+    ax.scatter(glob_c[glob], own[glob], s=22, color=fg.BLUE,
+               label=f"W run ending at {fg.ALPHA_OPT} ({int(glob.sum())})")
+    ax.scatter(glob_c[~glob], own[~glob], s=26, facecolors="none", edgecolors=fg.BLUE,
+               label=f"W run ending at {fg.ALPHA_NOT_OPT} ({int((~glob).sum())})")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.04),
+           xlabel=rf"$\mathrm{{corr}}(W(k_{{\max}}),\ ${fg.W_MM_OPT}$)$ (global SVM)",
+           ylabel=rf"$\mathrm{{corr}}(W(k_{{\max}}),\ ${fg.W_MM_A}$)$ (own SVM)",
+           title="(c) own vs global SVM, W runs")
+    fg.legend_below(ax, ncol=1)
+    fg.header(
+        fig, fg.TFSVM_PAPER, FIGURE_EXPERIMENT,
+        shown=rf"normalized GD drives W towards {fg.W_MM_A} and {fg.KQ} towards "
+              rf"{fg.W_MM_STAR_A}, $\alpha$ = the selection GD ends at",
+        caption=(
+            f"{runs} runs (fresh data and initialisation each; $n = {cfg['n']}$, "
+            f"$T = {cfg['T']}$, $d = {cfg['d']}$), normalized GD with $\\eta = {cfg['lr']}$, "
+            f"$k_{{\\max}} = {int(cps[-1])}$. (a), (b): line = mean over runs, light band = "
+            "mean ± 1 standard deviation over runs (the spread), dark band = 95% t-interval "
+            "of the mean (both clipped at 1); (b) over the "
+            f"{ok_w} W and {ok_kq} (K, Q) runs with a feasible Att-SVM. Blue = W, red = "
+            "(K, Q); solid = correlation with the Frobenius SVM, dashed = with the "
+            "nuclear-norm SVM. (c) one point per W run: filled = GD ended at the globally "
+            "optimal selection, open = at another (locally optimal) one, which is close to "
+            "its own SVM (vertical axis) but not to the global one (horizontal axis)."),
+    )
+    return fig
+
+
+def plot(data: Mapping[str, Any], path: Path) -> None:
+    save(figure(data), path)

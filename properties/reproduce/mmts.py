@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from attnsvm.properties.reproduce import figures as fg
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
     Progress,
     Table,
     note,
-    pyplot,
     save,
     sub_seed,
 )
@@ -496,65 +496,148 @@ def tables(data: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[Table]:
 
 
 # ----------------------------------------------------------------------------- figure
-def _plot_single(ax: Any, r: Mapping[str, Any], name: str) -> None:
-    for k, c in enumerate(INITS):
+FIGURE_EXPERIMENT = ("prompt-attention experiments: GD on the prompt p (official notebooks "
+                     "single_input_converge, multi_input_converge), joint (v, p) training "
+                     "(joint_training) and the loss example (diff_loss_function), "
+                     "github.com/ucr-optml/max_margin_attention")
+#: one meaning per colour in the whole figure
+C_OPT, C_TOKEN1 = fg.BLUE, fg.RED  # the globally optimal token / p^mm of opt; token 1
+C_RELAX, C_RATE, C_V = fg.GREEN, fg.PURPLE, fg.ORANGE  # p^relax, rate-weighted p, v
+C_CORR_LOSS, C_LOGISTIC = fg.BROWN, fg.CYAN  # the two losses of the loss example
+C_PROB = "0.45"  # softmax / logistic probabilities (grey)
+PATH_BOX = (-15.0, 105.0)  # both single-input panels: the same square box (equal aspect)
+ZOOM = (-2.5, 2.5)  # the insets: where the paths start and split
+
+
+def _ray(ax: Any, vec: Any, color: str, ls: str, label: str | None) -> None:
+    u = np.array(vec, dtype=float)[:2]
+    u = u / np.linalg.norm(u)
+    ax.plot([0, 200 * u[0]], [0, 200 * u[1]], color=color, ls=ls, lw=1.3, label=label)
+
+
+def _paths(ax: Any, r: Mapping[str, Any], labels: bool) -> None:
+    for k, _ in enumerate(INITS):
         P = np.array(r["paths"][k])
-        ax.plot(P[:, 0], P[:, 1], color=f"C{k}", lw=1, label=f"p(0) = (0, {c})")
-    for vec, style, lab in ((r["p_mm_global"], "k--", "p^mm (opt)"),
-                            (r["p_mm_token1"], "r:", "p^mm (token 1)")):
-        u = np.array(vec)[:2] / np.linalg.norm(vec)
-        ax.plot([0, 60 * u[0]], [0, 60 * u[1]], style, lw=1.2, label=lab)
-    ax.set(xlabel="p_1", ylabel="p_2",
-           title=f"single input, {name} variant (third score {r['third_score']})")
-    ax.legend(fontsize=7)
+        color = C_OPT if r["selected"][k] == 0 else C_TOKEN1
+        ax.plot(P[:, 0], P[:, 1], color=color, lw=1.1, alpha=0.85)
+        ax.plot(P[0, 0], P[0, 1], "o", color=color, ms=3.5)
+    _ray(ax, r["p_mm_global"], C_OPT, "--",
+         r"$p^{mm}$ of the optimal token (direction)" if labels else None)
+    _ray(ax, r["p_mm_token1"], C_TOKEN1, "--",
+         r"$p^{mm}$ of token 1 (direction)" if labels else None)
+
+
+def _plot_single(ax: Any, r: Mapping[str, Any], name: str) -> None:
+    _paths(ax, r, labels=True)
+    ax.set(xlim=PATH_BOX, ylim=PATH_BOX, aspect="equal", xlabel="$p_1$", ylabel="$p_2$",
+           title=f"({'a' if name == 'local' else 'b'}) single input, {name} variant "
+                 f"(third score {r['third_score']})")
+    ins = ax.inset_axes([0.5, 0.3, 0.45, 0.45])
+    _paths(ins, r, labels=False)
+    ins.set(xlim=ZOOM, ylim=ZOOM, aspect="equal")
+    ins.tick_params(labelsize=7)
+    ins.set_title(r"start: $p(0) = (0, c)$", fontsize=7.5)
+    ax.indicate_inset_zoom(ins, edgecolor="0.5")
+    handles = [fg.line_handle(r"GD path ending at the optimal token", C_OPT),
+               fg.line_handle(r"GD path ending at token 1", C_TOKEN1)]
+    handles += ax.get_legend_handles_labels()[0]
+    fg.legend_below(ax, handles, ncol=2, fontsize=7.5)
 
 
 def _plot_multi(ax: Any, mi: Mapping[str, Any]) -> None:
-    cps = np.maximum(np.array(mi["checkpoints"], dtype=float), 1)
+    keep = fg.log_iterations(mi["checkpoints"])
+    cps = np.array(mi["checkpoints"], dtype=float)[keep]
     for name, style in (("ngd", "-"), ("gd", "--")):
         for k in range(len(INITS)):
-            ax.plot(cps, mi[name]["corr_pmm"][k], style, color=f"C{k}", lw=1,
-                    label=("NGD eta=0.1" if name == "ngd" else "GD eta=1") if k == 0 else None)
-    ax.set(xscale="log", xlabel="iteration", ylabel="corr(p, p^mm)",
-           title="multi-input (n=3, T=7): NGD (solid) vs GD (dashed)")
-    ax.legend(fontsize=8)
+            color = C_OPT if mi[name]["global"][k] else C_TOKEN1
+            ax.plot(cps, np.array(mi[name]["corr_pmm"][k])[keep], style, color=color, lw=1,
+                    alpha=0.85)
+    ax.set(xscale="log", xlabel="iteration $k$", ylim=(-1.05, 1.05),
+           ylabel=r"$\mathrm{corr}(p(k), p^{mm})$",
+           title=r"(c) multi-input ($n = 3$, $T = 7$), inits $p(0) = (c, 0, 0)$")
+    ng, gd = mi["ngd"], mi["gd"]
+    handles = [fg.line_handle(f"normalized GD, $\\eta = {ng['lr']:g}$", "0.3", "-"),
+               fg.line_handle(f"GD, $\\eta = {gd['lr']:g}$", "0.3", "--"),
+               fg.line_handle(r"run ending at $\mathrm{opt}$ in every input", C_OPT)]
+    if not (all(ng["global"]) and all(gd["global"])):
+        handles.append(fg.line_handle(r"run ending elsewhere", C_TOKEN1))
+    fg.legend_below(ax, handles, ncol=2, fontsize=7.5)
 
 
-def _plot_joint(ax: Any, cps: np.ndarray, r: Mapping[str, Any], name: str) -> None:
-    for key, lab, col in (("corr_p_pmm", "p vs p^mm", "C0"), ("corr_p_relax", "p vs p^relax", "C3"),
-                          ("corr_p_rate_weighted", "p vs rate-weighted", "C2"),
-                          ("corr_v_vmm", "v vs v^mm", "C1")):
-        ax.plot(cps, r[key], color=col, label=lab)
-    ax.plot(cps, r["prob_selected"], "k:", label="softmax prob of selected token")
-    ax.plot(cps, r["logistic_prob"], "k-.", lw=0.8, label="logistic prob of output")
-    ax.set(xscale="log", xlabel="iteration", ylim=(-1.05, 1.05),
-           title=f"joint (v, p), {name} (third token {r['third_token']})")
-    ax.legend(fontsize=7)
+#: (key, label, colour, line style, width): wide to narrow, so that curves that coincide
+#: (tight case: p^relax = p^mm) stay visible
+JOINT_CURVES = (("corr_p_pmm", r"$\mathrm{corr}(p, p^{mm})$", C_OPT, "-", 3.0),
+                ("corr_p_relax", r"$\mathrm{corr}(p, p^{relax})$", C_RELAX, "--", 2.0),
+                ("corr_p_rate_weighted", r"$\mathrm{corr}(p, \mathrm{rate\text{-}weighted})$",
+                 C_RATE, ":", 1.6),
+                ("corr_v_vmm", r"$\mathrm{corr}(v, v^{mm})$", C_V, "-", 1.4),
+                ("prob_selected", "softmax probability of the selected token", C_PROB, ":",
+                 1.2),
+                ("logistic_prob", "logistic probability of the output", C_PROB, "-.", 1.2))
+
+
+def _plot_joint(ax: Any, cps: np.ndarray, keep: np.ndarray, r: Mapping[str, Any], name: str,
+                letter: str) -> None:
+    for key, label, color, ls, lw in JOINT_CURVES:
+        ax.plot(cps, np.array(r[key])[keep], color=color, ls=ls, lw=lw, label=label)
+    ax.set(xscale="log", xlabel="iteration $k$", ylim=(-0.45, 1.05),
+           title=f"({letter}) joint $(v, p)$, {name} (third token "
+                 f"${tuple(r['third_token'])}$)".replace("(0.5, ", "(0.5,\\ "))
+    ax.set_ylabel("correlation; probability (mean over inputs)")
+    fg.legend_below(ax, ncol=2, fontsize=7.5)
 
 
 def _plot_loss(ax: Any, rows: list[Mapping[str, Any]]) -> None:
-    for loss, mk in (("correlation", "o"), ("logistic", "s")):
+    for loss, mk, color, label in (("correlation", "o", C_CORR_LOSS, r"$\ell(x) = -x$"),
+                                   ("logistic", "s", C_LOGISTIC,
+                                    r"$\ell(x) = \log(1 + e^{-x})$")):
         rs = [r for r in rows if r["loss"] == loss]
-        ax.plot([r["C"] for r in rs], [r["offset"] for r in rs], mk + "-",
-                label=f"|p_2| after 1000 steps, {loss}")
+        ax.plot([r["C"] for r in rs], [r["offset"] for r in rs], mk + "-", color=color,
+                label=f"{label}: $|p_2|$ after 1000 steps")
     C = np.array(LOSS_C)
-    ax.plot(C, 0.5 * np.log(C), "k--", label="1/2 ln C")
-    ax.set(xscale="log", xlabel="score scale C", ylabel="offset", title="loss example")
-    ax.legend(fontsize=8)
+    ax.plot(C, 0.5 * np.log(C), "k--", lw=1, zorder=3, label=r"$\frac{1}{2} \ln C$")
+    ax.set(xscale="log", yscale="log", xlabel="score scale $C$", ylabel="offset $|p_2|$",
+           title="(f) loss example: offset after 1000 steps")
+    fg.log_ticks(ax, LOSS_C)
+    fg.legend_below(ax, ncol=1, fontsize=7.5)
 
 
-def plot(data: Mapping[str, Any], path: Path) -> None:
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+def figure(data: Mapping[str, Any]) -> Any:
+    """The figure: (a), (b) single-input GD paths (local / global variant), (c) multi-input
+    correlation, (d), (e) joint (v, p), (f) loss example. Blue = the optimal token and p^mm,
+    red = token 1, in every panel."""
+    fig, axes = fg.figure(2, 3, (16.5, 12.5))
     for ax, name in ((axes[0, 0], "local"), (axes[0, 1], "global")):
         _plot_single(ax, data["single_input"][name], name)
     _plot_multi(axes[0, 2], data["multi_input"])
     jt = data["joint"]
-    cps = np.maximum(np.array(jt["checkpoints"], dtype=float), 1)
-    for ax, name in ((axes[1, 0], "tight"), (axes[1, 1], "non-tight")):
-        _plot_joint(ax, cps, jt[name], name)
+    keep = fg.log_iterations(jt["checkpoints"])
+    cps = np.array(jt["checkpoints"], dtype=float)[keep]
+    for ax, name, letter in ((axes[1, 0], "tight", "d"), (axes[1, 1], "non-tight", "e")):
+        _plot_joint(ax, cps, keep, jt[name], name, letter)
+    axes[1, 1].sharey(axes[1, 0])
     _plot_loss(axes[1, 2], data["loss_offset"]["rows"])
-    save(fig, path)
+    cfg = settings(False)["single_input"]
+    fg.header(
+        fig, fg.MMTS_PAPER, FIGURE_EXPERIMENT,
+        shown=r"GD on $p$ converges in direction to $p^{mm}$ of a locally optimal selection; "
+              r"joint training: $v \to v^{mm}$, $p \to p^{relax}$",
+        caption=(
+            "Model $f(X) = \\langle Xv, \\mathrm{softmax}(XWp)\\rangle$. (a), (b): "
+            f"{len(INITS)} GD paths (normalized GD, $\\eta = {cfg['lr']}$, {cfg['steps']} "
+            "steps) from $p(0) = (0, c)$, $c \\in \\{" + ", ".join(f"{c:g}" for c in INITS)
+            + "\\}$, in the plane of the first two coordinates, coloured by the token they "
+            "end at; dashed rays: the max-margin directions; both panels use the same box, "
+            "insets zoom on the start. (c): one curve per init. (d), (e): one run each, "
+            "correlations with the SVM directions and softmax / logistic probabilities "
+            "(means over the inputs). (f): one run per $(C, \\ell)$. Single runs, no "
+            "averages over runs, hence no intervals."),
+    )
+    return fig
 
 
-__all__ = ["COMPARISONS", "measure", "plot", "run", "settings"]
+def plot(data: Mapping[str, Any], path: Path) -> None:
+    save(figure(data), path)
+
+
+__all__ = ["COMPARISONS", "figure", "measure", "plot", "run", "settings"]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from attnsvm.properties.reproduce import figures as fg
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
     Progress,
@@ -27,7 +28,6 @@ from attnsvm.properties.reproduce.common import (
     fisher_p,
     frac,
     note,
-    pyplot,
     save,
     sub_seed,
 )
@@ -433,26 +433,94 @@ def tables(data: Mapping[str, Any]) -> list[Table]:
     return [curves, multi, rejected]
 
 
-def plot(data: Mapping[str, Any], path: Path) -> None:
-    plt = pyplot()
+FIGURE_EXPERIMENT = ("nonlinear-head experiment: ReLU head, multi-token selection and the SVM "
+                     "equivalence (official notebook multi_token_converge.ipynb, "
+                     "github.com/umich-sota/TF-as-SVM)")
+#: the figure's mathtext names and colours of the three reference directions
+MATH_LABELS = {"svmeq": r"$W^{svmeq} = W^{fin} + R\, W^{dir}$",
+               "dir": r"$W^{dir}$ (multi-token SVM)",
+               "single": r"$W^{mm}$ (single-token SVM of $\mathrm{argmax}_t\, s_{it}$)"}
+COLORS = {"svmeq": fg.BLUE, "dir": fg.ORANGE, "single": fg.GREEN}
+D_MARKERS = ("o", "^", "s", "D", "v", "P")
+FLOOR = 1e-12  # 1 - corr is drawn at least at this value (log axis)
+
+
+def _final_bars(ax: Any, r: Mapping[str, Any], last: float, step: float) -> None:
+    """At the last iteration: 95% bootstrap intervals of the mean (filled marker) and of the
+    median (open marker) over the accepted runs, shifted right of the curves' end."""
+    for c, key in enumerate(REFS):
+        fin = np.maximum(np.array(r[key]["final"], dtype=float), FLOOR)
+        for j, (stat, centre) in enumerate((("mean", fin.mean()), ("median", np.median(fin)))):
+            lo, hi = fg.bootstrap_ci(fin, stat)
+            x = last + step * (0.35 + 0.3 * c + 0.12 * j)
+            ax.errorbar([x], [centre], yerr=[[centre - lo], [hi - centre]], color=COLORS[key],
+                        marker="o", ms=3.5, mfc=COLORS[key] if j == 0 else "white",
+                        capsize=2, lw=1)
+
+
+def figure(data: Mapping[str, Any]) -> Any:
+    """The figure: 1 - corr(W(k), .) over iterations for each d (one y scale for all), and the
+    prediction error against the masked softmax mass. Colour = reference direction."""
     rows = [r for r in data["per_d"] if r["accepted"]]
-    fig, axes = plt.subplots(1, len(rows) + 1, figsize=(4.2 * (len(rows) + 1), 4.0),
-                             squeeze=False)
-    axes = axes[0]
+    panels = len(rows) + 1
+    nrows = 1 if panels <= 3 else 2
+    ncols = -(-panels // nrows)
+    fig, grid = fg.figure(nrows, ncols, (4.8 * ncols, 4.4 * nrows + 0.6))
+    flat = list(grid.flat)
+    for ax in flat[panels:]:
+        ax.set_axis_off()
+    axes = flat[:panels]
     for ax, r in zip(axes[:-1], rows, strict=False):
-        cps = np.array(r["checkpoints"])
-        for c, key in enumerate(REFS):
-            ax.plot(cps, np.maximum(r[key]["mean"], 1e-12), color=f"C{c}", label=LABELS[key])
-            ax.plot(cps, np.maximum(r[key]["median"], 1e-12), color=f"C{c}", ls="--", lw=0.8)
-        ax.set(yscale="log", xlabel="iteration", ylabel="1 - corr (solid mean, dashed median)",
-               title=f"d = {r['d']} ({r['accepted']} accepted of {r['generated']})")
-        ax.legend(fontsize=7)
+        cps = np.array(r["checkpoints"], dtype=float)
+        for key in REFS:
+            ax.plot(cps, np.maximum(r[key]["mean"], FLOOR), color=COLORS[key], lw=1.4)
+            ax.plot(cps, np.maximum(r[key]["median"], FLOOR), color=COLORS[key], ls="--",
+                    lw=1.0)
+        step = float(cps[1] - cps[0]) if len(cps) > 1 else 1.0
+        _final_bars(ax, r, float(cps[-1]), step)
+        ax.set(yscale="log", xlabel="iteration $k$",
+               ylabel=r"$1 - \mathrm{corr}(W(k), \cdot)$ over accepted runs",
+               title=f"$d = {r['d']}$: {r['accepted']} runs accepted of {r['generated']}")
+    for ax in axes[1:]:  # one scale for 1 - corr in every panel
+        ax.sharey(axes[0])
     ax = axes[-1]
-    for c, r in enumerate(rows):
+    for j, r in enumerate(rows):
         ax.scatter(np.maximum(r["max_masked_prob"], 1e-300),
-                   np.maximum(r["final_1mcorr_svmeq"], 1e-16), s=8, color=f"C{c}",
-                   label=f"d = {r['d']}")
-    ax.set(xscale="log", yscale="log", xlabel="max masked softmax probability",
-           ylabel="final 1 - corr(W, W^svmeq)", title="prediction vs masked mass")
-    ax.legend(fontsize=7)
-    save(fig, path)
+                   np.maximum(r["final_1mcorr_svmeq"], FLOOR), s=14,
+                   marker=D_MARKERS[j % len(D_MARKERS)], facecolors="none",
+                   edgecolors=COLORS["svmeq"], lw=0.9)
+    ax.set(xscale="log", yscale="log", xlabel="largest masked softmax probability of the run",
+           ylabel=r"$1 - \mathrm{corr}(W(k_{\max}), W^{svmeq})$",
+           title="prediction error vs masked mass (one point per run)")
+    refs = [fg.line_handle(MATH_LABELS[k], COLORS[k]) for k in REFS]
+    stats = [fg.line_handle("mean over runs", "0.3", "-"),
+             fg.line_handle("median over runs", "0.3", "--")]
+    bars = [fg.line_handle(r"95% interval at $k_{\max}$: mean", "0.3", "none", "o"),
+            fg.line_handle(r"95% interval at $k_{\max}$: median", "0.3", "none", "o",
+                           mfc="white")]
+    marks = [fg.line_handle(f"last panel: $d = {r['d']}$", COLORS["svmeq"], "none",
+                            D_MARKERS[j % len(D_MARKERS)], mfc="none")
+             for j, r in enumerate(rows)]
+    fg.column_legend(fig, [refs, stats, bars, marks])
+    cfg = settings(False)  # n, T, steps, step size and filter are the same in quick runs
+    fg.header(
+        fig, fg.TFSVM_PAPER, FIGURE_EXPERIMENT,
+        shown=r"with a ReLU head GD follows $W^{svmeq}$ better than $W^{dir}$, and both far "
+              r"better than the single-token $W^{mm}$",
+        caption=(
+            f"$n = {cfg['n']}$, $T = {cfg['T']}$; head "
+            r"$f = \mathbf{1}^\top \mathrm{ReLU}(V^\top X^\top s)$ with a random "
+            r"$\|V\|_F = 1$ per run; official normalized GD, $\eta = $" f"{cfg['lr']}, "
+            f"{cfg['steps']} iterations, logged every {cfg['log_every']}. Accepted runs: the "
+            f"official filter (no softmax entry in $({fg.power10(LOW)}, {fg.power10(HIGH)}]$, "
+            rf"at least one $\leq {fg.power10(LOW)}$). Lines: mean (solid) and median "
+            "(dashed) over the accepted runs; "
+            "the data keep per-run values at the last iteration only, so the 95% percentile "
+            "bootstrap intervals of the mean (filled) and the median (open) are drawn there, "
+            r"just right of $k_{\max}$. Values below $10^{-12}$ are drawn at $10^{-12}$."),
+    )
+    return fig
+
+
+def plot(data: Mapping[str, Any], path: Path) -> None:
+    save(figure(data), path)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attnsvm.properties.files import atomic_write_text
 from attnsvm.properties.reproduce import EXPERIMENTS
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
@@ -64,7 +65,7 @@ def write_experiment(result: ExperimentResult, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / f"{result.name}.json"
     ppath = out / f"{result.name}.png"
-    jpath.write_text(dumps(result.payload()), encoding="utf-8")
+    atomic_write_text(jpath, dumps(result.payload()))
     result.plot(ppath)
     return jpath, ppath
 
@@ -167,7 +168,6 @@ def reproduce(
             progress(name, "writing figure and data")
         jpath, ppath = write_experiment(result, outdir)
         written.append(Written(result, jpath, ppath, time.perf_counter() - t0))
-    (outdir / "REPORT.md").write_text(
-        report_markdown([w.result for w in written], quick=quick, seed=seed), encoding="utf-8"
-    )
+    atomic_write_text(outdir / "REPORT.md",
+                      report_markdown([w.result for w in written], quick=quick, seed=seed))
     return written

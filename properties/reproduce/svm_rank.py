@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from attnsvm.properties.reproduce import figures as fg
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
     Progress,
@@ -27,7 +28,6 @@ from attnsvm.properties.reproduce.common import (
     fisher_p,
     frac,
     note,
-    pyplot,
     save,
     sub_seed,
     take_fallbacks,
@@ -394,36 +394,102 @@ def tables(data: Mapping[str, Any]) -> list[Table]:
     )]
 
 
-def plot(data: Mapping[str, Any], path: Path) -> None:
-    plt = pyplot()
+FIGURE_EXPERIMENT = ("rank experiment: rank of the Frobenius and nuclear-norm Att-SVM solutions "
+                     "against d (official notebook svm_rank.ipynb, "
+                     "github.com/umich-sota/TF-as-SVM)")
+#: one colour per (n, T) configuration, the same in every panel
+CONFIG_COLORS = {(5, 5): fg.BLUE, (10, 5): fg.ORANGE, (15, 5): fg.GREEN, (5, 10): fg.PURPLE,
+                 (5, 15): fg.BROWN}
+#: the three rank estimates: (key, line style, marker, x offset factor, legend label)
+ESTIMATES = (
+    ("fro", fg.FROBENIUS_LS, "o", 0.96, f"{fg.W_MM} (Frobenius), certified"),
+    ("nuc", fg.NUCLEAR_LS, "s", 1.0, f"{fg.W_MM_STAR} (nuclear), certified"),
+    ("official", fg.OFFICIAL_LS, "x", 1.04,
+     f"{fg.W_MM_STAR}, official method (default solver, absolute 1e-7)"),
+)
+
+
+def _ranks(r: Mapping[str, Any], key: str) -> list:
+    if key == "official":
+        return [x for x in r["official"]["rank_nuc_abs_1e-7"] if x is not None]
+    return list(r[f"rank_{key}"])
+
+
+def _mean_interval(ranks: list) -> tuple[float, float, float]:
+    """(mean, lower, upper): 95% percentile bootstrap interval of the mean rank (it stays
+    inside the observed ranks, also for the official method's few instances)."""
+    lo, hi = fg.bootstrap_ci(ranks, "mean")
+    return float(np.mean(ranks)), lo, hi
+
+
+def _rank_panel(ax: Any, rows: list[Mapping[str, Any]], keys: list[tuple[int, int]],
+                dims: list[int]) -> None:
+    for c, key in enumerate(keys):
+        rs = [r for r in rows if (r["n"], r["T"]) == key and r["feasible"]]
+        shift = 1 + 0.012 * (c - 1)
+        for est, ls, mk, off, _ in ESTIMATES:
+            pts = [(r["d"], _mean_interval(_ranks(r, est))) for r in rs if _ranks(r, est)]
+            if not pts:
+                continue
+            x = np.array([d for d, _ in pts], dtype=float) * off * shift
+            m = np.array([ci[0] for _, ci in pts])
+            err = np.array([[ci[0] - ci[1] for _, ci in pts], [ci[2] - ci[0] for _, ci in pts]])
+            ax.errorbar(x, m, yerr=err, ls=ls, marker=mk, ms=4, lw=1.2, capsize=2,
+                        color=CONFIG_COLORS[key], mfc="none" if mk == "s" else None)
+    ax.set(xscale="log", xlabel="$d$", ylabel="mean rank over feasible instances", ylim=(0, None))
+    fg.log_ticks(ax, dims)
+
+
+def figure(data: Mapping[str, Any]) -> Any:
+    """The figure: mean ranks against d with n varying, with T varying, and the feasible
+    fraction. Colour = (n, T) configuration in every panel; line style = rank estimate."""
     rows = data["configs"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
-    groups = (
-        ("n varies (T = 5)", [(5, 5), (10, 5), (15, 5)], "n"),
-        ("T varies (n = 5)", [(5, 5), (5, 10), (5, 15)], "T"),
+    dims = sorted({r["d"] for r in rows})
+    count = max(r["instances"] for r in rows)
+    n_off = max(r["official"]["instances"] for r in rows)
+    fig, axes = fg.figure(1, 3, (16, 4.8))
+    _rank_panel(axes[0, 0], rows, [(5, 5), (10, 5), (15, 5)], dims)
+    axes[0, 0].set_title("(a) rank vs $d$, $n$ varies ($T = 5$)")
+    _rank_panel(axes[0, 1], rows, [(5, 5), (5, 10), (5, 15)], dims)
+    axes[0, 1].set_title("(b) rank vs $d$, $T$ varies ($n = 5$)")
+    ax = axes[0, 2]
+    for c, key in enumerate(CONFIGS):
+        rs = [r for r in rows if (r["n"], r["T"]) == key]
+        f, err = fg.wilson_bars([r["feasible"] for r in rs], [r["instances"] for r in rs])
+        x = np.array([r["d"] for r in rs], dtype=float) * (1 + 0.02 * (c - 2))
+        ax.errorbar(x, f, yerr=err, ls="-", marker="o", ms=4, capsize=2,
+                    color=CONFIG_COLORS[key])
+        ax.plot([max(key[1] - 1, key[0]) * (1 + 0.02 * (c - 2))], [1.07], marker="v", ms=7,
+                color=CONFIG_COLORS[key], clip_on=False, ls="none")
+    ax.set(xscale="log", xlabel="$d$", ylabel=r"feasible fraction ($\alpha = \mathrm{opt}$)",
+           ylim=(-0.03, 1.1), title="(c) feasibility of Att-SVM vs $d$")
+    fg.log_ticks(ax, dims)
+    styles = [fg.line_handle(lab, "0.2", ls, mk, mfc="none" if mk == "s" else None)
+              for _, ls, mk, _, lab in ESTIMATES]
+    styles.append(fg.line_handle(r"(c) $d = \max(T-1, n)$ of each configuration", "0.2",
+                                 "none", "v"))
+    configs = [fg.line_handle(rf"$n = {n},\ T = {T}$", CONFIG_COLORS[(n, T)], "-")
+               for n, T in CONFIGS]
+    fg.column_legend(fig, [styles, configs[:3], configs[3:]])
+    fg.header(
+        fig, fg.TFSVM_PAPER, FIGURE_EXPERIMENT,
+        shown=rf"the nuclear-norm solution {fg.W_MM_STAR} has lower rank than the Frobenius "
+              rf"{fg.W_MM}, whose rank saturates at $\min(n, d)$; Att-SVM is infeasible for "
+              "small $d$",
+        caption=(
+            f"{count} instances per $(n, T, d)$ (paper family, cross-attention, "
+            r"$\alpha = \mathrm{opt}$). Certified rank: $\#\{k : \sigma_k > 10^{-6}\,"
+            r"\sigma_1\}$ of the certified solution. Official method: cvxpy's default solver "
+            r"and numpy matrix_rank(W, tol=1e-7), an absolute threshold, as svm_rank.ipynb "
+            f"does, on the first {n_off} feasible instances per configuration. (a), (b): "
+            "points = mean rank over the feasible instances, bars = 95% percentile bootstrap "
+            "interval of that mean (none where every instance has the same rank); a $d$ "
+            "without a feasible instance has no point; markers are shifted sideways a little "
+            "so that bars do not overlap. (c): feasible fraction with 95% Wilson intervals; "
+            r"the triangles mark $d = \max(T-1, n)$ of each configuration."),
     )
-    for ax, (title, keys, lab) in zip(axes[:2], groups, strict=True):
-        for c, (n, T) in enumerate(keys):
-            rs = [r for r in rows if r["n"] == n and r["T"] == T and r["feasible"]]
-            ds = [r["d"] for r in rs]
-            val = n if lab == "n" else T
-            ax.plot(ds, [r["mean_rank_fro"] for r in rs], "-o", color=f"C{c}", ms=4,
-                    label=f"{lab}={val} W^mm (certified)")
-            ax.plot(ds, [r["mean_rank_nuc"] for r in rs], "--s", color=f"C{c}", ms=4,
-                    label=f"{lab}={val} W*^mm (certified)")
-            off = [(r["d"], r["official"]["mean_rank_nuc_abs"]) for r in rs
-                   if r["official"]["mean_rank_nuc_abs"] is not None]
-            if off:
-                ax.plot(*zip(*off, strict=True), ":x", color=f"C{c}", ms=6,
-                        label=f"{lab}={val} W*^mm (official: default solver, abs 1e-7)")
-        ax.set(xlabel="d", ylabel="mean rank", title=f"rank vs d, {title}")
-        ax.legend(fontsize=6.5)
-    ax = axes[2]
-    for c, (n, T) in enumerate(CONFIGS):
-        rs = [r for r in rows if r["n"] == n and r["T"] == T]
-        ax.plot([r["d"] for r in rs], [r["feasible"] / r["instances"] for r in rs], "-o",
-                color=f"C{c}", ms=4, label=f"n={n}, T={T}")
-    ax.set(xlabel="d", ylabel="feasible fraction (alpha = opt)", title="feasibility vs d",
-           xscale="log")
-    ax.legend(fontsize=8)
-    save(fig, path)
+    return fig
+
+
+def plot(data: Mapping[str, Any], path: Path) -> None:
+    save(figure(data), path)

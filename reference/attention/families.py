@@ -6,12 +6,14 @@ Every generator is a pure function of its arguments: the same seed gives the sam
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.validate import as_float, as_int, check_memory
 
 FAMILIES: dict[str, Callable[..., AttentionProblem]] = {}
 
@@ -26,10 +28,21 @@ def _register(
     return deco
 
 
-def _check_dims(n: int, T: int, d: int) -> None:
+def _check_dims(n: int, T: int, d: int, seed: object = 0) -> tuple[int, int, int, int]:
+    """(n, T, d, seed) as Python ints; ProblemError naming the field when one is not an integer
+    of the right range, or when the arrays would exceed ``MEMORY_BUDGET_BYTES``."""
+    out = []
     for name, value, low in (("n", n, 1), ("T", T, 2), ("d", d, 1)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise ProblemError(name, f"must be an integer >= {low}, got {value!r:.60}")
+        if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            raise ProblemError(name, f"must be an integer >= {low}, got {value!r}")
         if int(value) != value or value < low:
             raise ProblemError(name, f"must be an integer >= {low}, got {value!r}")
+        out.append(int(value))
+    n, T, d = out
+    check_memory("n", 8.0 * 6 * n * T * d, f"a problem with n = {n}, T = {T}, d = {d}")
+    return n, T, d, as_int("seed", seed, low=0)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -55,7 +68,7 @@ def paper_family(
     official code's ``attn_idx=0``). Degenerate by construction at d = 1: unit tokens are +-1, so
     tied scores and duplicate tokens (infeasible selections) are common there.
     """
-    _check_dims(n, T, d)
+    n, T, d, seed = _check_dims(n, T, d, seed)
     rng = np.random.default_rng(seed)
     X = _unit_rows(rng.standard_normal((n, T, d)))
     v = _unit_rows(rng.standard_normal(d))
@@ -81,7 +94,9 @@ def equal_scores_family(
     At d <= 2 the unit vectors orthogonal to v are +-u, so tokens of equal score often coincide
     (duplicate tokens make every selection of one of them infeasible); use d >= 3 for generic data.
     """
-    _check_dims(n, T, d)
+    n, T, d, seed = _check_dims(n, T, d, seed)
+    opt_score = as_float("opt_score", opt_score)
+    other_score = as_float("other_score", other_score)
     if not (-1.0 <= other_score < opt_score <= 1.0):
         raise ProblemError("other_score", "need -1 <= other_score < opt_score <= 1")
     rng = np.random.default_rng(seed)
@@ -106,9 +121,8 @@ def near_tie_family(
 
     gap = 0 gives an exact tie (the unique-optimal-token hypothesis fails); small gaps stress it.
     """
-    _check_dims(n, T, d)
-    if not np.isfinite(gap) or gap < 0:
-        raise ProblemError("gap", f"must be a finite number >= 0, got {gap!r}")
+    n, T, d, seed = _check_dims(n, T, d, seed)
+    gap = as_float("gap", gap, nonnegative=True)
     base = paper_family(n, T, d, seed, self_attention=False)
     X = np.array(base.X)
     gamma = base.scores
@@ -131,10 +145,14 @@ def make_problem(
     """Build a problem of a named family (``paper``, ``equal-scores``, ``near-tie``)."""
     try:
         builder = FAMILIES[family]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ProblemError(
             "family", f"unknown family {family!r}; choose from {sorted(FAMILIES)}"
         ) from None
+    try:
+        inspect.signature(builder).bind(n, T, d, seed, **kwargs)
+    except TypeError as exc:  # an unknown keyword for this family
+        raise ProblemError("options", f"family {family!r}: {exc}") from None
     return builder(n, T, d, seed, **kwargs)
 
 

@@ -80,6 +80,9 @@ def get_loss(name: str | Loss) -> Loss:
     """Look a loss up by name (``logistic``, ``exponential``, ``correlation``)."""
     if isinstance(name, Loss):
         return name
+    if not isinstance(name, str):
+        raise ProblemError("loss", f"expected a loss name {sorted(LOSSES)} or a Loss, got "
+                           f"{type(name).__name__}")
     try:
         return LOSSES[name]
     except KeyError:

@@ -18,9 +18,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from attnsvm.reference.attention.backend import namespace
+from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.validate import as_real_array
 
 Array = Any
+
+
+def _arr(field: str, x: Any, min_ndim: int) -> Any:
+    """A torch tensor as is, anything else as a float64 numpy array (the caller's own array when
+    it is float64 already); ProblemError(field) on a bad dtype or too few axes."""
+    if type(x).__module__.split(".")[0] != "torch":
+        x = as_real_array(field, x, finite=False)
+    if x.ndim < min_ndim:
+        raise ProblemError(field, f"expected at least {min_ndim} dimensions, got shape "
+                           f"{tuple(x.shape)}")
+    return x
+
+
+def _same(field: str, got: int, want: int, what: str) -> None:
+    if got != want:
+        raise ProblemError(field, f"{what}: expected {want}, got {got}")
+
+
+def _check_batches(**arrays: tuple[Any, int]) -> None:
+    shapes = [tuple(a.shape[: a.ndim - core]) for a, core in arrays.values()]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        desc = ", ".join(f"{k} {tuple(a.shape)}" for k, (a, _) in arrays.items())
+        raise ProblemError(next(iter(arrays)), f"batch shapes do not broadcast ({desc})") from None
+
+
+def _check_model_inputs(X: Any, W: Any, Z: Any) -> tuple[Any, Any, Any]:
+    X = _arr("X", X, 3)
+    W = _arr("W", W, 2)
+    Z = _arr("Z", Z, 2)
+    _same("W", W.shape[-2], X.shape[-1], "rows of W must equal the token dimension d")
+    _same("Z", Z.shape[-1], W.shape[-1], "the query dimension must equal the columns of W")
+    _same("Z", Z.shape[-2], X.shape[-3], "one query per input")
+    _check_batches(X=(X, 3), W=(W, 2), Z=(Z, 2))
+    return X, W, Z
 
 
 def row_sums(x: Array) -> Array:
@@ -54,6 +94,9 @@ def softmax_parts(logits: Array) -> SoftmaxParts:
 
 def softmax(logits: Array) -> Array:
     """Softmax over the last axis in max-shifted (log-sum-exp) form (see softmax_parts)."""
+    logits = _arr("logits", logits, 1)
+    if logits.shape[-1] < 1:
+        raise ProblemError("logits", "the last axis is empty")
     return softmax_parts(logits).probs
 
 
@@ -133,16 +176,23 @@ class QuadraticHead:
 
 def probabilities(X: Array, W: Array, Z: Array) -> Array:
     """Softmax attention s_i = softmax(X_i W z_i), shape (..., n, T)."""
+    X, W, Z = _check_model_inputs(X, W, Z)
     return softmax(attention_logits(X, queries(W, Z)))
 
 
 def outputs(X: Array, W: Array, Z: Array, head: Head) -> Array:
     """Model outputs f_i = psi(X_i^T softmax(X_i W z_i)), shape (..., n) (TF-SVM Eq. (1))."""
+    X, W, Z = _check_model_inputs(X, W, Z)
+    head = check_head(head, X.shape[-1])
     return head.value(attend(X, probabilities(X, W, Z)))
 
 
 def kq_outputs(X: Array, K: Array, Q: Array, Z: Array, head: Head) -> Array:
     """Outputs of the (K, Q) parameterization, W = K Q^T with K, Q in R^{d x m}."""
+    K = _arr("K", K, 2)
+    Q = _arr("Q", Q, 2)
+    _same("Q", Q.shape[-1], K.shape[-1], "K and Q must have the same width m")
+    _check_batches(K=(K, 2), Q=(Q, 2))
     xp = namespace(K, Q)
     return outputs(X, xp.matmul(K, xp.matrix_transpose(Q)), Z, head)
 
@@ -162,3 +212,34 @@ def prompt_probabilities(X: Array, p: Array, key: Array | None = None) -> Array:
 def prompt_outputs(X: Array, p: Array, v: Array, key: Array | None = None) -> Array:
     """MMTS prompt attention f(X) = <X v, softmax(X W p)> (arXiv 2306.13596, Eq. (1))."""
     return LinearHead(v).value(attend(X, prompt_probabilities(X, p, key)))
+
+
+def check_head(head: Any, d: int) -> Head:
+    """A head for tokens of dimension d: a LinearHead, ReLUHead or QuadraticHead whose weights
+    match d, or the vector v of a linear head; ProblemError("head") otherwise."""
+    if isinstance(head, LinearHead):
+        v = _arr("head", head.v, 1)
+        _same("head", v.shape[-1], d, "v must have the token dimension d")
+        return head if v is head.v else LinearHead(v)
+    if isinstance(head, ReLUHead):
+        V = _arr("head", head.V, 2)
+        _same("head", V.shape[-2], d, "V must have d rows")
+        return head if V is head.V else ReLUHead(V)
+    if isinstance(head, QuadraticHead):
+        v = _arr("head", head.v, 1)
+        _same("head", v.shape[-1], d, "v must have the token dimension d")
+        lam = head.lam
+        if isinstance(lam, (bool, complex, str, bytes)) or lam is None:
+            raise ProblemError("head", f"lam must be a finite real number, got {lam!r:.60}")
+        try:
+            ok = bool(np.all(np.isfinite(np.asarray(lam, dtype=np.float64))))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ProblemError("head", f"lam must be a finite real number, got {lam!r:.60}")
+        return head if v is head.v else QuadraticHead(v, lam)
+    if isinstance(head, (str, bytes)) or head is None:
+        raise ProblemError("head", f"expected a Head or the vector v, got {head!r:.60}")
+    v = _arr("head", head, 1)
+    _same("head", v.shape[-1], d, "v must have the token dimension d")
+    return LinearHead(v)

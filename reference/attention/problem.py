@@ -9,27 +9,27 @@ index k.
 
 from __future__ import annotations
 
+import operator
 import os
 import tempfile
+import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.validate import as_real_array
 
 KEYS = ("X", "Y", "v", "Z")
 
 
 def _as_float_array(name: str, value: object, ndim: int) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise ProblemError(name, f"cannot be read as a float64 array ({exc})") from None
-    if arr.ndim != ndim:
-        raise ProblemError(name, f"expected {ndim} dimensions, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ProblemError(name, "contains NaN or inf")
+    """A private read-only float64 copy; real floating or exactly convertible integer dtypes
+    only (complex, boolean, datetime, string and object arrays are refused, see
+    ``attnsvm.reference.validate``)."""
+    arr = np.array(as_real_array(name, value, ndim=ndim), dtype=np.float64, copy=True)
     arr.setflags(write=False)
     return arr
 
@@ -85,6 +85,12 @@ class AttentionProblem:
         """Self-attention data: the query of input i is its token ``index`` (z_i = x_{i,index})."""
         Xa = _as_float_array("X", X, 3)
         T = Xa.shape[1]
+        if isinstance(index, (bool, np.bool_)):
+            raise ProblemError("index", f"must be an integer, got {index!r}")
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise ProblemError("index", f"must be an integer, got {index!r}") from None
         if not -T <= index < T:
             raise ProblemError("index", f"token index {index} out of range for T = {T}")
         return cls(Xa, Y, v, Xa[:, index, :])
@@ -143,10 +149,15 @@ class AttentionProblem:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AttentionProblem:
-        """Read a problem from .npz; the file is opened read-only and never modified."""
+        """Read a problem from .npz; the file is opened read-only and never modified.
+
+        An archive that holds one key twice (two zip entries ``X.npy``, or ``X`` and ``X.npy``)
+        is ambiguous and refused, as are missing keys and unreadable files (ProblemError
+        "file")."""
         p = Path(path)
         if not p.is_file():
             raise ProblemError("file", f"no such file: {p}")
+        _refuse_duplicate_entries(p)
         try:
             with np.load(p, allow_pickle=False) as data:
                 missing = [k for k in KEYS if k not in data.files]
@@ -160,3 +171,30 @@ class AttentionProblem:
         except Exception as exc:  # zipfile / format errors from numpy
             raise ProblemError("file", f"{p} is not a readable .npz file ({exc})") from None
         return cls(**arrays)
+
+
+def _refuse_duplicate_entries(path: Path) -> None:
+    """ProblemError("file") when the zip archive names one key more than once (numpy would
+    silently read one of the copies)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # not a zip archive: np.load reports it
+    keys = Counter(name[:-4] if name.endswith(".npy") else name for name in names)
+    dup = sorted(k for k, c in keys.items() if c > 1)
+    if dup:
+        raise ProblemError(
+            "file", f"{path} holds duplicate entries for key(s) {', '.join(dup)} (ambiguous .npz)"
+        )
+
+
+def as_problem(problem: object, field: str = "problem") -> AttentionProblem:
+    """``problem`` itself when it is an AttentionProblem; ProblemError(field) otherwise (the
+    public solvers take the validated data format only)."""
+    if not isinstance(problem, AttentionProblem):
+        raise ProblemError(
+            field, f"expected an AttentionProblem, got {type(problem).__name__} (build one with "
+            "AttentionProblem(X, Y, v, Z))"
+        )
+    return problem

@@ -17,9 +17,10 @@ import numpy as np
 
 from attnsvm.reference.attention.gradients import risk_W
 from attnsvm.reference.attention.models import LinearHead
-from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
 from attnsvm.reference.attention.training import train_KQ, train_W
 from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.validate import as_float, as_int, as_real_array, check_memory
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,25 @@ def _project_kq(R: float):
     return project
 
 
-def _check(R: float, starts: int, steps: int) -> None:
+def _check(
+    R: float, starts: int, steps: int, seed: int = 0, problem: object = None
+) -> tuple[int, int, int]:
+    """Validate the arguments; returns (starts, steps, seed) as ints."""
+    if problem is not None:
+        as_problem(problem)
+    R = as_float("R", R)
     if not np.isfinite(R) or R <= 0:
         raise ProblemError("R", f"radius must be positive and finite, got {R!r}")
-    if starts < 1:
+    if as_int("starts", starts) < 1:
         raise ProblemError("starts", f"need at least one start, got {starts}")
-    if steps < 1:
+    if as_int("steps", steps) < 1:
         raise ProblemError("steps", f"need at least one step, got {steps}")
+    as_int("seed", seed, low=0)
+    if problem is not None:
+        d = problem.d
+        check_memory("starts", 8.0 * 16 * as_int("starts", starts) * d * d,
+                     f"{starts} starts of a d = {d} path")
+    return as_int("starts", starts), as_int("steps", steps), as_int("seed", seed)
 
 
 def regularization_path_W(
@@ -82,13 +95,15 @@ def regularization_path_W(
     loss: str = "logistic",
 ) -> PathPoint:
     """Approximate W_R = argmin_{||W||_F <= R} L(W) by multi-start projected normalized GD."""
-    _check(R, starts, steps)
+    starts, steps, seed = _check(R, starts, steps, seed, problem)
     d = problem.d
     rng = np.random.default_rng(seed)
     W0 = rng.standard_normal((starts, d, d))
     W0 *= R / np.linalg.norm(W0, axis=(1, 2), keepdims=True)
     if warm is not None:
-        w = np.asarray(warm, dtype=np.float64)
+        w = as_real_array("warm", warm)
+        if w.shape != (d, d):
+            raise ProblemError("warm", f"expected shape ({d}, {d}), got {w.shape}")
         W0[0] = w * (R / max(np.linalg.norm(w), 1e-300))
     res = train_W(
         problem.X,
@@ -120,9 +135,9 @@ def regularization_path_KQ(
     loss: str = "logistic",
 ) -> PathPoint:
     """Approximate (K, Q)_R = argmin_{||K||^2 + ||Q||^2 <= 2R} L(K Q^T); returns W = K Q^T."""
-    _check(R, starts, steps)
+    starts, steps, seed = _check(R, starts, steps, seed, problem)
     d = problem.d
-    m = d if m is None else int(m)
+    m = d if m is None else as_int("m", m)
     if m < 1:
         raise ProblemError("m", f"key/query width must be >= 1, got {m}")
     rng = np.random.default_rng(seed)
@@ -132,7 +147,12 @@ def regularization_path_KQ(
     K0 *= np.sqrt(2 * R / tot)
     Q0 *= np.sqrt(2 * R / tot)
     if warm is not None:
-        k, q = (np.asarray(a, dtype=np.float64) for a in warm)
+        if not isinstance(warm, (tuple, list)) or len(warm) != 2:
+            raise ProblemError("warm", "expected a pair (K, Q)")
+        k, q = (as_real_array("warm", a) for a in warm)
+        if k.shape != (d, m) or q.shape != (d, m):
+            raise ProblemError("warm", f"expected K and Q of shape ({d}, {m}), got {k.shape} "
+                               f"and {q.shape}")
         s = np.sqrt(2 * R / max(np.sum(k**2) + np.sum(q**2), 1e-300))
         K0[0], Q0[0] = k * s, q * s
     res = train_KQ(
@@ -169,10 +189,18 @@ def regularization_path(
     loss: str = "logistic",
 ) -> list[PathPoint]:
     """The path over increasing radii, each radius warm-started from the previous solution."""
-    if param not in ("W", "KQ"):
-        raise ProblemError("param", f"must be 'W' or 'KQ', got {param!r}")
+    if not isinstance(param, str) or param not in ("W", "KQ"):
+        raise ProblemError("param", f"must be 'W' or 'KQ', got {param!r:.60}")
+    as_problem(problem)
+    if isinstance(radii, (str, bytes)):
+        raise ProblemError("radii", "expected a sequence of positive radii")
+    radii = as_real_array("radii", radii, ndim=(0, 1))
+    radii_sorted = sorted(float(r) for r in np.atleast_1d(radii))
+    seed = as_int("seed", seed, low=0)
+    if m is not None:
+        m = as_int("m", m, low=1)
     points: list[PathPoint] = []
-    for j, R in enumerate(sorted(float(r) for r in radii)):
+    for j, R in enumerate(radii_sorted):
         if param == "W":
             warm = points[-1].W if points else None
             points.append(

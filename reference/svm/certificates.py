@@ -26,11 +26,17 @@ Acceptance guard: ``certificate_failures`` / ``require_certified`` say whether (
 Frobenius solution optimal (rows met to SOLUTION_PRIMAL_RTOL even after the rounding bounds of
 their values, KKT residuals and gap <= SOLUTION_KKT_RTOL); solvers raise ``SolverError``
 rather than return anything that fails it.
+
+Scale: Att-SVM scales exactly (W(sX, sZ) = W / s², Frobenius multipliers / s⁴), so rows whose
+tokens or queries are beyond 2**±64 (``scale_exponents``) are certified on their power-of-two
+normalization and reported in the user's units (objective, singular values); a certificate
+whose objective under- or overflows fails (``certificate_failures``), and multipliers out of
+float64's range are carried exactly as ``lam · 2**lam_exponent`` (``SVMSolution``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,7 @@ from scipy.optimize import nnls
 
 from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
 from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
+from attnsvm.reference.validate import as_float, as_real_array
 
 NORMS = ("fro", "nuc")
 #: An inequality row is *active* (a support row) when its slack is at most this (x max(1, |rhs|)).
@@ -56,6 +63,80 @@ SOLUTION_PRIMAL_RTOL = 1e-9
 SOLUTION_KKT_RTOL = 1e-6
 #: Solvers stop trying fallbacks once a candidate's KKT residual and gap are below this.
 SOLUTION_GOOD_RTOL = 1e-9
+#: Tokens (token differences a_k) or queries z_k whose largest entry lies outside
+#: 2**±ORDINARY_EXPONENT are normalized by exact powers of two before a solve or a certificate:
+#: beyond it the squares in Gram matrices, norms and multipliers (λ ~ 1/(|a||z|)² for ½||W||²)
+#: leave float64's range (underflow to 0 made zero certificates "pass"). Inside the range the
+#: data are computed on as given.
+ORDINARY_EXPONENT = 64
+#: Data whose largest row ||a_k|| ||z_k|| is beyond 10**±MAX_LOG10_ROW_NORM have an Att-SVM
+#: solution (||W|| ~ 1 / ||A_k||) that float64 cannot hold: refused (ProblemError "X").
+MAX_LOG10_ROW_NORM = 300
+_TINY = float(np.finfo(np.float64).tiny)  # smallest normal float64, 2**-1022
+
+
+def _exponent(x: np.ndarray) -> int:
+    """e with max|x| = f 2**e, f in [0.5, 1) (0 for an empty, zero or non-finite x)."""
+    m = float(np.max(np.abs(x), initial=0.0)) if np.size(x) else 0.0
+    if not (m > 0 and np.isfinite(m)):
+        return 0
+    return int(np.frexp(m)[1])
+
+
+def scale_exponents(constraints: MarginConstraints) -> tuple[int, int]:
+    """(e_a, e_z): the powers of two that normalize the rows (a / 2**e_a, z / 2**e_z have largest
+    entries in [0.5, 1)), or (0, 0) when both lie within 2**±ORDINARY_EXPONENT (data computed on
+    as given). Att-SVM scales exactly: W(a s, z r) = W(a, z) / (s r)."""
+    ea, ez = _exponent(constraints.a), _exponent(constraints.z)
+    if abs(ea) <= ORDINARY_EXPONENT and abs(ez) <= ORDINARY_EXPONENT:
+        return 0, 0
+    return ea, ez
+
+
+def scaled_constraints(constraints: MarginConstraints, ea: int, ez: int) -> MarginConstraints:
+    """The rows with a / 2**ea and z / 2**ez (exact; entries far below the largest one may
+    underflow, at relative size 2**-1074, beyond float64's resolution of the data anyway)."""
+    if ea == 0 and ez == 0:
+        return constraints
+    with np.errstate(under="ignore"):
+        return MarginConstraints(a=np.ldexp(constraints.a, -ea), z=np.ldexp(constraints.z, -ez),
+                                 pairs=constraints.pairs, rhs=constraints.rhs,
+                                 equality=constraints.equality)
+
+
+def representable(x: np.ndarray) -> bool:
+    """True when every entry of x is finite and its largest magnitude is a normal float64 (or x
+    is zero): then whatever underflowed is below 2**-1074 <= eps · max|x|, i.e. rounding."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return False
+    m = float(np.max(np.abs(x), initial=0.0))
+    return m == 0.0 or m >= _TINY
+
+
+def ldexp(x: Any, e: int) -> Any:
+    """x · 2**e without warnings (under/overflow give 0 / inf, which callers check)."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(np.asarray(x, dtype=np.float64), int(e))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def check_solution_range(constraints: MarginConstraints, field: str = "X") -> None:
+    """ProblemError(field) when max_k ||a_k|| ||z_k|| is beyond 10**±MAX_LOG10_ROW_NORM: every
+    feasible W has ||W|| >= 1 / max_k ||A_k||, and the optimum is of that order up to the
+    conditioning, so the solution norm would be out of float64's range."""
+    ea, ez = scale_exponents(constraints)
+    sc = scaled_constraints(constraints, ea, ez)
+    top = float(np.max(safe_norms(sc.a) * safe_norms(sc.z), initial=0.0))
+    if not top > 0:
+        return
+    log_rows = float(np.log10(top) + (ea + ez) * np.log10(2.0))
+    if abs(log_rows) > MAX_LOG10_ROW_NORM:
+        raise ProblemError(
+            field,
+            f"max_k ||a_k|| ||z_k|| = 1e{log_rows:.0f} (token differences times queries): the "
+            "Att-SVM solution norm would be out of float64 range; rescale the data",
+        )
 
 
 def safe_norms(rows: np.ndarray) -> np.ndarray:
@@ -94,8 +175,15 @@ def _check_norm(norm: str) -> str:
 
 
 def singular_values_and_rank(W: np.ndarray, rank_rtol: float = RANK_RTOL) -> tuple[np.ndarray, int]:
-    """Singular values of W (descending) and the relative-threshold rank #{σ_k > rtol·σ_1}."""
-    sv = np.linalg.svd(np.asarray(W, dtype=np.float64), compute_uv=False)
+    """Singular values of W (descending) and the relative-threshold rank #{σ_k > rtol·σ_1};
+    NaN singular values (and rank 0) when W is not finite or the SVD does not converge."""
+    W = np.asarray(W, dtype=np.float64)
+    try:
+        if not np.all(np.isfinite(W)):
+            raise np.linalg.LinAlgError("non-finite W")
+        sv = np.linalg.svd(W, compute_uv=False)
+    except np.linalg.LinAlgError:
+        return np.full(min(W.shape[-2:]) if W.ndim >= 2 else 0, np.nan), 0
     if sv.size == 0 or sv[0] <= 0.0:
         return sv, 0
     return sv, int(np.count_nonzero(sv > rank_rtol * sv[0]))
@@ -138,6 +226,12 @@ class Certificate:
         support: indices of the active inequality rows (slack <= support_rtol·max(1,|rhs_k|)).
         near_support: inequality rows with slack in (tol, 1e3·tol]: an ambiguous support decision.
         singular_values, rank: of W, rank with the relative threshold ``rank_rtol``.
+        scale_exponent: e such that the certificate was computed on the rows normalized by
+            powers of two (``scale_exponents``, e = e_a + e_z; W_normalized = W · 2**e); 0 for
+            data of ordinary magnitude. ``objective``, ``singular_values``, ``values`` and the
+            relative residuals are in the user's units either way; ``primal_value`` and
+            ``dual_value`` are those of the normalized program when e != 0 (times 2**(-2e) for
+            "fro", 2**(-e) for "nuc" in the user's units, which may be out of float64's range).
     """
 
     norm: str
@@ -156,6 +250,7 @@ class Certificate:
     singular_values: np.ndarray
     rank: int
     values: np.ndarray = field(repr=False)
+    scale_exponent: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The scalar fields as plain floats/ints (for JSON and SVMSolution.extra)."""
@@ -181,13 +276,49 @@ def certify(
     *,
     support_rtol: float = SUPPORT_RTOL,
     rank_rtol: float = RANK_RTOL,
+    lam_exponent: int = 0,
 ) -> Certificate:
     """Certify (W, lam) for  min ||W||  s.t. the rows of ``constraints`` (see module docstring).
 
     W has shape (d, dz) matching ``constraints.a`` (K, d) and ``constraints.z`` (K, dz); lam has
-    shape (K,). Nothing here depends on how W and lam were computed.
+    shape (K,); the multipliers are lam · 2**lam_exponent (``SVMSolution.lam_exponent``: 0 unless
+    they are out of float64's range in the user's units). Nothing here depends on how W and lam
+    were computed.
+
+    Scale-aware: rows of extreme magnitude (``scale_exponents``) are certified on the rows
+    normalized by powers of two, with W and lam mapped exactly (W 2**e, lam 2**(2e) for "fro",
+    2**e for "nuc"); what underflowed in the user's units stays lost, so an underflowed W or
+    lam fails its certificate instead of passing on zeros.
     """
     _check_norm(norm)
+    if not isinstance(constraints, MarginConstraints):
+        raise ProblemError("constraints", f"expected MarginConstraints, got "
+                           f"{type(constraints).__name__}")
+    W = as_real_array("W", W, ndim=2, finite=False)
+    lam = as_real_array("lam", lam, finite=False)
+    ea, ez = scale_exponents(constraints)
+    if ea == 0 and ez == 0 and lam_exponent == 0:
+        return _certify_rows(constraints, W, lam, norm, support_rtol, rank_rtol)
+    e = ea + ez
+    Wa = np.asarray(W, dtype=np.float64)
+    la = np.asarray(lam, dtype=np.float64)
+    cert = _certify_rows(
+        scaled_constraints(constraints, ea, ez), ldexp(Wa, e),
+        ldexp(la, lam_exponent + (2 * e if norm == "fro" else e)), norm, support_rtol, rank_rtol,
+    )
+    return replace(cert, objective=ldexp(cert.objective, -e),
+                   singular_values=ldexp(cert.singular_values, -e), scale_exponent=e)
+
+
+def _certify_rows(
+    constraints: MarginConstraints,
+    W: np.ndarray,
+    lam: np.ndarray,
+    norm: str,
+    support_rtol: float,
+    rank_rtol: float,
+) -> Certificate:
+    """``certify`` on rows as given (no normalization)."""
     W = np.asarray(W, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64).reshape(-1)
     K = constraints.K
@@ -220,7 +351,12 @@ def certify(
         dual = float(lam @ rhs) - 0.5 * float(np.sum(G * G))
     else:
         objective = float(np.sum(sv))
-        g2 = float(np.linalg.norm(G, 2)) if G.size else 0.0
+        if not G.size:
+            g2 = 0.0
+        elif np.all(np.isfinite(G)):
+            g2 = float(np.linalg.norm(G, 2))
+        else:  # non-finite multipliers: the certificate fails (nan)
+            g2 = float("nan")
         align = _relative(abs(float(np.sum(G * W)) - objective), objective)
         stationarity = max(g2 - 1.0, 0.0) + align
         scale = objective
@@ -273,18 +409,23 @@ def make_solution(
     rank_rtol: float = RANK_RTOL,
     extra: dict[str, Any] | None = None,
     cert: Certificate | None = None,
+    lam_exponent: int = 0,
 ) -> SVMSolution:
     """Certify (W, lam) and pack them into ``SVMSolution`` (the one record every solver returns).
 
     ``SVMSolution.support`` holds the (i, t) pairs of the active inequality rows; their row
     indices are in ``extra["support_rows"]``; the remaining certificate fields are in ``extra``.
     ``cert`` may pass ``certify(constraints, W, lam, norm, support_rtol=..., rank_rtol=...)``
-    when the caller computed it already (it is not recomputed then).
+    when the caller computed it already (it is not recomputed then). ``lam_exponent``: the
+    multipliers are lam · 2**lam_exponent (see ``SVMSolution``).
     """
     if cert is None or cert.norm != norm:
-        cert = certify(constraints, W, lam, norm, support_rtol=support_rtol, rank_rtol=rank_rtol)
+        cert = certify(constraints, W, lam, norm, support_rtol=support_rtol, rank_rtol=rank_rtol,
+                       lam_exponent=lam_exponent)
     info = {"support_rows": cert.support, **cert.summary(), "support_rtol": support_rtol,
             "rank_rtol": rank_rtol}
+    if cert.scale_exponent:
+        info["scale_exponent"] = cert.scale_exponent
     if extra:
         info.update(extra)
     W = np.array(W, dtype=np.float64)
@@ -305,6 +446,7 @@ def make_solution(
         seconds=float(seconds),
         method=method,
         extra=info,
+        lam_exponent=int(lam_exponent),
     )
 
 
@@ -360,6 +502,15 @@ def certificate_failures(
     ineq = ~np.asarray(constraints.equality, dtype=bool)
     tol = primal_rtol * max(float(np.max(np.abs(rhs), initial=0.0)), 1e-300)
     out = []
+    if cert.scale_exponent and W is not None:
+        # the rounding bounds below, on the normalized rows (no under/overflow in |a||W||z|)
+        constraints = scaled_constraints(constraints, *scale_exponents(constraints))
+        W = ldexp(np.asarray(W, dtype=np.float64), cert.scale_exponent)
+    demands = bool(np.any(np.where(ineq, rhs > 0, rhs != 0)))
+    if not np.isfinite(cert.objective) or (demands and not cert.objective >= _TINY):
+        # a row demands a positive value, so W != 0: an objective of 0, a subnormal or inf is
+        # an under/overflow, never a certified optimum
+        out.append(f"objective {cert.objective!r} not representable in float64")
     if not cert.max_violation <= tol:
         out.append(f"max_violation {cert.max_violation:.3g}")
     if np.any(ineq & (rhs > 0)) and not cert.min_margin >= 1.0 - primal_rtol:
@@ -389,11 +540,13 @@ def require_certified(
     kkt_rtol: float = SOLUTION_KKT_RTOL,
     support_rtol: float = SUPPORT_RTOL,
     rank_rtol: float = RANK_RTOL,
+    lam_exponent: int = 0,
 ) -> Certificate:
     """The final guard of every Frobenius solve: certify (W, lam) from scratch and raise
     ``SolverError`` unless ``certificate_failures`` is empty; returns the certificate (computed
     with ``support_rtol`` and ``rank_rtol``, so ``make_solution`` can reuse it)."""
-    cert = certify(constraints, W, lam, "fro", support_rtol=support_rtol, rank_rtol=rank_rtol)
+    cert = certify(constraints, W, lam, "fro", support_rtol=support_rtol, rank_rtol=rank_rtol,
+                   lam_exponent=lam_exponent)
     bad = certificate_failures(constraints, cert, W, primal_rtol=primal_rtol, kkt_rtol=kkt_rtol)
     if bad:
         raise SolverError(
@@ -492,7 +645,11 @@ def verify_farkas(
     Σ lam_k a_k z_kᵀ is zero to relative precision ``rtol`` (``farkas_relative_residual``), which
     by Farkas' lemma leaves no feasible W of norm below ~1/rtol in the data's units.
     """
-    lam = np.asarray(lam, dtype=np.float64).reshape(-1)
+    if not isinstance(constraints, MarginConstraints):
+        raise ProblemError("constraints", f"expected MarginConstraints, got "
+                           f"{type(constraints).__name__}")
+    lam = as_real_array("lam", lam, finite=False).reshape(-1)
+    rtol = as_float("rtol", rtol, positive=True)
     if lam.shape != (constraints.K,) or constraints.K == 0:
         return False, float("inf"), "lambda has the wrong length"
     if not np.all(np.isfinite(lam)):

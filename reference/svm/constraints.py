@@ -11,13 +11,15 @@ Solvers live in their own modules and all return ``SVMSolution``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
 from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.validate import as_real_array
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,23 @@ class MarginConstraints:
     equality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __post_init__(self) -> None:
+        a = as_real_array("a", self.a, ndim=2, finite=False)
+        z = as_real_array("z", self.z, ndim=2, finite=False)
+        rhs = as_real_array("rhs", self.rhs, ndim=1, finite=False)
+        if z.shape[0] != a.shape[0] or rhs.shape[0] != a.shape[0]:
+            raise ProblemError("z", f"a {a.shape}, z {z.shape} and rhs {rhs.shape} must have one "
+                               "row per constraint")
+        pairs = self.pairs if isinstance(self.pairs, np.ndarray) else np.asarray(self.pairs)
+        if pairs.shape != (a.shape[0], 2) and pairs.size:
+            raise ProblemError("pairs", f"expected shape ({a.shape[0]}, 2), got {pairs.shape}")
+        for name, value, old in (("a", a, self.a), ("z", z, self.z), ("rhs", rhs, self.rhs),
+                                 ("pairs", pairs, self.pairs)):
+            if value is not old:
+                object.__setattr__(self, name, value)
+        equality = self.equality
+        if not isinstance(equality, np.ndarray):
+            equality = np.asarray(equality, dtype=bool)
+            object.__setattr__(self, "equality", equality)
         if self.equality.shape != self.rhs.shape:
             object.__setattr__(self, "equality", np.zeros(self.rhs.shape, dtype=bool))
 
@@ -61,12 +80,30 @@ class MarginConstraints:
 
 def check_selection(problem: AttentionProblem, select: Sequence[int] | np.ndarray) -> np.ndarray:
     """Validate a selection alpha (one token index per input); raises ProblemError('select')."""
-    alpha = np.asarray(select)
+    problem = as_problem(problem)
+    if isinstance(select, (str, bytes)):
+        raise ProblemError("select", f"expected {problem.n} token indices, got {select!r:.60}")
+    try:
+        alpha = np.asarray(select)
+    except Exception:  # noqa: BLE001 - ragged or otherwise unreadable sequences
+        raise ProblemError("select", "token indices must be a sequence of integers") from None
     if alpha.shape != (problem.n,):
         raise ProblemError("select", f"expected {problem.n} token indices, got shape {alpha.shape}")
+    if alpha.dtype.kind == "O":  # e.g. Python integers beyond int64
+        try:
+            vals = [operator.index(a) for a in alpha.tolist()]
+        except TypeError:
+            raise ProblemError("select", "token indices must be integers") from None
+        if any(not 0 <= a < problem.T for a in vals):
+            raise ProblemError("select", f"token indices must lie in [0, {problem.T - 1}]")
+        return np.array(vals, dtype=np.int64)
+    if alpha.dtype.kind not in "iuf":
+        raise ProblemError("select", f"token indices must be integers, got dtype {alpha.dtype}")
     if not np.issubdtype(alpha.dtype, np.integer):
-        if not np.all(np.equal(np.mod(alpha, 1), 0)):
+        if not np.all(np.isfinite(alpha)) or not np.all(np.equal(np.mod(alpha, 1), 0)):
             raise ProblemError("select", "token indices must be integers")
+        if np.any(alpha < 0) or np.any(alpha >= problem.T):
+            raise ProblemError("select", f"token indices must lie in [0, {problem.T - 1}]")
         alpha = alpha.astype(np.int64)
     if np.any(alpha < 0) or np.any(alpha >= problem.T):
         raise ProblemError("select", f"token indices must lie in [0, {problem.T - 1}]")
@@ -93,6 +130,11 @@ class SVMSolution:
     ``W`` is the primal solution, ``lam`` the dual multipliers (one per constraint row, in the
     order of ``constraints``); ``min_margin``, ``kkt_residual`` (stationarity + complementarity,
     relative) and ``duality_gap`` (relative) are recomputed from W and lam, not read from a solver.
+
+    The multipliers are ``lam * 2**lam_exponent``. ``lam_exponent`` is 0 (``lam`` in the user's
+    units) unless those multipliers are outside float64's normal range (data scaled by 1e-80 or
+    1e80 give Frobenius multipliers ~1e±320): then ``lam`` holds the multipliers of the rows
+    normalized by powers of two (``extra["scale_exponent"]``) and the exponent makes them exact.
     """
 
     W: np.ndarray
@@ -110,3 +152,4 @@ class SVMSolution:
     seconds: float
     method: str = ""
     extra: dict = field(default_factory=dict)
+    lam_exponent: int = 0

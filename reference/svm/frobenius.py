@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from attnsvm.reference.attention.problem import AttentionProblem
-from attnsvm.reference.errors import InfeasibleSVM, ProblemError
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
+from attnsvm.reference.errors import InfeasibleSVM, NumericalError, ProblemError
 from attnsvm.reference.svm.certificates import (
     INFEASIBLE_RTOL,
     RANK_RTOL,
@@ -55,10 +55,13 @@ from attnsvm.reference.svm.certificates import (
     SolverError,
     certificate_failures,
     certify,
+    check_solution_range,
     explicit_rows,
+    ldexp,
     least_distance_nnls,
     make_solution,
     parallel_groups,
+    representable,
     require_certified,
     require_feasible,
     robust_min_margin,
@@ -66,13 +69,17 @@ from attnsvm.reference.svm.certificates import (
     row_factor,
     row_norms,
     row_values,
+    scale_exponents,
+    scaled_constraints,
     unit_relative_residual,
     unit_rows,
     verify_farkas,
     zero_row_certificate,
 )
 from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
+from attnsvm.reference.svm.exact import classify_infeasible
 from attnsvm.reference.svm.selection import resolve_selection
+from attnsvm.reference.validate import as_float
 
 __all__ = [
     "SolverError",
@@ -457,13 +464,79 @@ def fro_min_norm(
     cvxpy + Clarabel on those rows. ``info`` says which method produced λ. Floating-point
     warnings are silenced inside (every result is certified); a numerical breakdown (rows that
     overflow, a non-converging decomposition) raises ``SolverError``.
+
+    Scale: rows of extreme magnitude (tokens or queries beyond 2**±64,
+    ``certificates.scale_exponents``) are solved normalized by powers of two and mapped back
+    exactly (the program scales exactly: W(a s, z r) = W / (s r)); data whose solution norm is
+    out of float64's range raise ProblemError("X"), and multipliers that float64 cannot hold in
+    the user's units raise NumericalError("lam") (``solve_att_svm`` returns those with
+    ``SVMSolution.lam_exponent`` instead).
     """
+    W, lam, info, lam_exponent = _fro_solve(constraints, infeasible_rtol, context, what)
+    if lam_exponent:
+        raise NumericalError(
+            "lam", f"{what}: the multipliers are ~2^{lam_exponent} times those of the normalized "
+            "rows, outside float64's range in the user's units; rescale the data"
+        )
+    return W, lam, info
+
+
+def _fro_guarded(
+    constraints: MarginConstraints,
+    infeasible_rtol: float,
+    context: dict[str, Any] | None,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     with np.errstate(all="ignore"):
         try:
             return _fro_min_norm(constraints, infeasible_rtol, context, what)
         except np.linalg.LinAlgError as exc:
             raise SolverError(f"{what}: numerical breakdown ({exc}); rows span "
                               f"{_row_range(constraints)}") from exc
+
+
+def _fro_solve(
+    constraints: MarginConstraints,
+    infeasible_rtol: float,
+    context: dict[str, Any] | None,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], int]:
+    """(W, λ, info, lam_exponent) with W in the user's units and multipliers λ · 2**lam_exponent
+    (lam_exponent = 0 whenever float64 holds them in the user's units). Rows of ordinary
+    magnitude are solved as given; extreme ones on their power-of-two normalization."""
+    ea, ez = scale_exponents(constraints)
+    if ea == 0 and ez == 0:
+        W, lam, info = _fro_guarded(constraints, infeasible_rtol, context, what)
+        return W, lam, info, 0
+    check_solution_range(constraints)
+    e = ea + ez
+    scaled = scaled_constraints(constraints, ea, ez)
+    try:
+        Ws, ls, info = _fro_guarded(scaled, infeasible_rtol, context, what)
+    except InfeasibleSVM as exc:
+        cert = dict(exc.certificate)
+        # Σ λ_k A_k = 2**e Σ λ_k Â_k: the residual in the user's units (weights sum to one)
+        cert["residual"] = ldexp(float(cert["residual"]), e)
+        cert["scale_exponent"] = e
+        raise type(exc)(str(exc), cert) from None
+    info["scale_exponents"] = [ea, ez]
+    W = ldexp(Ws, -e)
+    if not representable(W):
+        raise NumericalError(
+            "W", f"{what}: the solution's entries (~2^{-e} times those of the normalized rows) "
+            "are outside float64's normal range; rescale the data"
+        )
+    lam = ldexp(ls, -2 * e)
+    if representable(lam) and _exact_map(ls, lam):
+        return W, lam, info, 0
+    return W, ls, info, -2 * e
+
+
+def _exact_map(ls: np.ndarray, lam: np.ndarray) -> bool:
+    """True when λ = λ_s 2**(-2e) lost nothing that matters: every multiplier above eps times
+    the largest one is a normal float64 (smaller ones only carry rounding)."""
+    big = np.abs(ls) > np.finfo(np.float64).eps * float(np.max(np.abs(ls), initial=0.0))
+    return bool(np.all(np.abs(lam[big]) >= np.finfo(np.float64).tiny))
 
 
 def _row_range(constraints: MarginConstraints) -> str:
@@ -616,26 +689,52 @@ def solve_att_svm(
     support_rtol: float = SUPPORT_RTOL,
     rank_rtol: float = RANK_RTOL,
     infeasible_rtol: float = INFEASIBLE_RTOL,
+    prove: bool = True,
 ) -> SVMSolution:
     """W^mm_α of Att-SVM_α (Frobenius), certified; raises InfeasibleSVM with a Farkas certificate.
 
     ``select`` is "opt" (argmax of γ_it; a tie raises ProblemError("select")) or one token index
-    per input. The returned ``lam`` are the multipliers of ½||W||_F², so W = Σ λ_k a_k z_kᵀ.
+    per input. The returned ``lam`` are the multipliers of ½||W||_F², so W = Σ λ_k a_k z_kᵀ
+    (times 2**``lam_exponent``, which is 0 unless data of extreme scale put them out of
+    float64's range). Infeasibility: with ``prove`` (the default) the certificate is checked in
+    exact arithmetic (``svm.exact``): InfeasibleSVM when it proves infeasibility,
+    InfeasibleAtWorkingPrecision (a subclass) when the program may be feasible with ||W|| beyond
+    ~1e9 times the data's scale; ``prove=False`` skips the check (InfeasibleSVM, unclassified).
     """
+    problem = as_problem(problem)
     alpha = resolve_selection(problem, select)
+    support_rtol, rank_rtol, infeasible_rtol = _check_rtols(support_rtol, rank_rtol,
+                                                            infeasible_rtol)
     cons = margin_constraints(problem, alpha)
     t0 = time.perf_counter()
-    W, lam, info = fro_min_norm(
-        cons, infeasible_rtol=infeasible_rtol, context={"select": alpha.tolist(), "norm": "fro"}
-    )
+    try:
+        W, lam, info, lam_exponent = _fro_solve(
+            cons, infeasible_rtol, {"select": alpha.tolist(), "norm": "fro"}, "Att-SVM"
+        )
+    except InfeasibleSVM as exc:
+        if not prove:
+            raise
+        raise classify_infeasible(problem.X, problem.Z, alpha, exc) from None
     seconds = time.perf_counter() - t0
     # Final guard (fro_min_norm already certifies what it returns): never a failed certificate.
     cert = require_certified(cons, W, lam, what="Att-SVM", support_rtol=support_rtol,
-                             rank_rtol=rank_rtol)
+                             rank_rtol=rank_rtol, lam_exponent=lam_exponent)
     return make_solution(
         cons, W, lam, "fro", alpha, seconds, f"dual-nnls/{info['method']}",
         support_rtol=support_rtol, rank_rtol=rank_rtol, extra=info, cert=cert,
+        lam_exponent=lam_exponent,
     )
+
+
+def _check_rtols(*values: float) -> tuple[float, ...]:
+    names = ("support_rtol", "rank_rtol", "infeasible_rtol")
+    out = []
+    for name, v in zip(names, values, strict=False):
+        x = as_float(name, v)
+        if not 0 < x < 1:
+            raise ProblemError(name, f"must lie in (0, 1), got {x!r}")
+        out.append(x)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- cvxpy cross-check
@@ -709,9 +808,14 @@ def solve_att_svm_cvxpy(
     """Att-SVM_α (``fro``) or Att-SVM⋆_α (``nuc``) by cvxpy with ``solver=cp.CLARABEL`` (tight
     tolerances), certified by ``svm.certificates.certify``. Feasibility is decided by the
     Farkas search first (never by the solver status)."""
+    problem = as_problem(problem)
     alpha = resolve_selection(problem, select)
     cons = margin_constraints(problem, alpha)
-    require_feasible(cons, rtol=infeasible_rtol, context={"select": alpha.tolist(), "norm": norm})
+    try:
+        require_feasible(cons, rtol=infeasible_rtol,
+                         context={"select": alpha.tolist(), "norm": norm})
+    except InfeasibleSVM as exc:
+        raise classify_infeasible(problem.X, problem.Z, alpha, exc) from None
     W, lam, seconds, status = solve_constraints_cvxpy(cons, norm)
     if not np.all(np.isfinite(W)):
         raise SolverError(f"Att-SVM: Clarabel returned no solution (status {status})")

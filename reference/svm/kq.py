@@ -50,13 +50,14 @@ from typing import Any
 
 import numpy as np
 
-from attnsvm.reference.attention.problem import AttentionProblem
-from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
+from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM
 from attnsvm.reference.svm.certificates import RANK_RTOL
 from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
 from attnsvm.reference.svm.frobenius import fro_min_norm
 from attnsvm.reference.svm.nuclear import solve_nuclear_constraints
 from attnsvm.reference.svm.selection import resolve_selection
+from attnsvm.reference.validate import as_float, as_int, check_memory
 
 __all__ = ["KQSearchFailed", "KQSolution", "balanced_factors", "solve_kq_svm"]
 
@@ -274,13 +275,17 @@ def solve_kq_svm(
     satisfies the margins, and KQSearchFailed if no start reached a feasible rank-m point.
     ``select`` defaults to the optimal tokens (as for every solver), ``m`` to d.
     """
+    problem = as_problem(problem)
     if m is None:
         m = problem.d
-    if isinstance(m, bool) or int(m) != m or m < 1:
-        raise ProblemError("m", f"must be an integer >= 1, got {m!r}")
-    if isinstance(starts, bool) or int(starts) != starts or starts < 1:
-        raise ProblemError("starts", f"must be an integer >= 1, got {starts!r}")
-    m, starts = int(m), int(starts)
+    m = as_int("m", m, low=1)
+    starts = as_int("starts", starts, low=1)
+    seed = as_int("seed", seed, low=0)
+    rtol = as_float("rtol", rtol, positive=True)
+    max_cycles = as_int("max_cycles", max_cycles, low=0)
+    max_refine = as_int("max_refine", max_refine, low=0)
+    rel_rank_tol = as_float("rel_rank_tol", rel_rank_tol, positive=True)
+    check_memory("m", 8.0 * 16 * problem.d * m * starts, f"{starts} starts of width m = {m}")
     t0 = time.perf_counter()
     alpha = resolve_selection(problem, select)
     cons = margin_constraints(problem, alpha)

@@ -62,17 +62,22 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
 from attnsvm.reference.errors import AttnsvmError, InfeasibleSVM, ProblemError
 from attnsvm.reference.svm.certificates import (
     INFEASIBLE_RTOL,
     RANK_RTOL,
     SUPPORT_RTOL,
     certify,
+    ldexp,
     make_solution,
+    scale_exponents,
+    scaled_constraints,
 )
 from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, margin_constraints
+from attnsvm.reference.svm.exact import classify_infeasible
 from attnsvm.reference.svm.selection import resolve_selection
+from attnsvm.reference.validate import as_float
 
 __all__ = [
     "NuclearSolverError",
@@ -133,6 +138,17 @@ def nuclear_bounds(
     {σ_j(G) = 1}, so ``rank_bound_from_dual`` = #{σ_j(G) ≥ 1 − 1e-6} bounds rank W from above)
     and the row-space residual ‖W(I − P_Z)‖_F / ‖W‖_F of the TF-SVM rank lemma.
     """
+    ea, ez = scale_exponents(constraints)
+    if ea or ez:
+        # extreme magnitudes: the bracket of the rows normalized by powers of two (exact), with
+        # the bounds mapped back; relative quantities are the same in both units
+        e = ea + ez
+        out = nuclear_bounds(scaled_constraints(constraints, ea, ez),
+                             ldexp(np.asarray(W, dtype=np.float64), e),
+                             ldexp(np.asarray(lam, dtype=np.float64), e))
+        out["lower_bound"] = ldexp(out["lower_bound"], -e)
+        out["upper_bound"] = ldexp(out["upper_bound"], -e)
+        return out
     W = np.asarray(W, dtype=np.float64)
     lam = np.clip(np.asarray(lam, dtype=np.float64), 0.0, None)
     m = constraints.values(W)
@@ -618,7 +634,7 @@ def solve_nuclear_constraints(
     except InfeasibleSVM as exc:
         cert = dict(exc.certificate)
         cert["residual"] = float(cert["residual"]) * factor
-        raise InfeasibleSVM(str(exc), cert) from None
+        raise type(exc)(str(exc), cert) from None
     seconds = time.perf_counter() - t0
     W, lam = W / factor, lam / factor
     extra = {
@@ -733,6 +749,7 @@ def solve_nuclear_svm(
     select: str | Sequence[int] | np.ndarray = "opt",
     *,
     rel_rank_tol: float = RANK_RTOL,
+    prove: bool = True,
 ) -> SVMSolution:
     """W^mm_⋆,α = argmin ‖W‖_⋆ s.t. (x_{iα_i} − x_it)ᵀ W z_i ≥ 1 (arXiv 2308.16898, Att-SVM⋆).
 
@@ -740,12 +757,21 @@ def solve_nuclear_svm(
     ProblemError, see attnsvm.reference.svm.token_optimality). The result is certified by
     svm.certificates (relative duality gap ≤ 1e-8 normally, 1e-7 at worst; min margin 1 up
     to round-off); rank with the relative threshold ``rel_rank_tol``; ``extra`` holds the dual
-    bracket, σ(G), the dual rank bound and the row-space residual. Raises InfeasibleSVM.
+    bracket, σ(G), the dual rank bound and the row-space residual. Raises InfeasibleSVM
+    (proved in exact arithmetic) or InfeasibleAtWorkingPrecision, as ``solve_att_svm`` does
+    (``prove=False`` skips the exact check).
     """
+    problem = as_problem(problem)
     alpha = resolve_selection(problem, select)
-    return solve_nuclear_constraints(
-        margin_constraints(problem, alpha), select=alpha, rel_rank_tol=rel_rank_tol
-    )
+    rel_rank_tol = as_float("rel_rank_tol", rel_rank_tol, positive=True)
+    try:
+        return solve_nuclear_constraints(
+            margin_constraints(problem, alpha), select=alpha, rel_rank_tol=rel_rank_tol
+        )
+    except InfeasibleSVM as exc:
+        if not prove:
+            raise
+        raise classify_infeasible(problem.X, problem.Z, alpha, exc) from None
 
 
 # ----------------------------------------------------------------------------- cvxpy references
@@ -774,9 +800,13 @@ def solve_nuclear_svm_cvxpy(
     """
     import cvxpy as cp
 
+    problem = as_problem(problem)
     alpha = resolve_selection(problem, select)
     mc = margin_constraints(problem, alpha)
-    _require_feasible(mc, INFEASIBLE_RTOL, {"select": alpha.tolist(), "norm": "nuc"})
+    try:
+        _require_feasible(mc, INFEASIBLE_RTOL, {"select": alpha.tolist(), "norm": "nuc"})
+    except InfeasibleSVM as exc:
+        raise classify_infeasible(problem.X, problem.Z, alpha, exc) from None
     t0 = time.perf_counter()
     prob, W, con = _cvxpy_model(mc, problem.d)
     try:

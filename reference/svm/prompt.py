@@ -35,13 +35,14 @@ from attnsvm.reference.svm.certificates import (
 from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
 from attnsvm.reference.svm.frobenius import fro_min_norm, solve_constraints_cvxpy
 from attnsvm.reference.svm.selection import resolve_selection
+from attnsvm.reference.validate import as_float, as_real_array
 
 
 def prompt_keys(problem: AttentionProblem, W: np.ndarray | None = None) -> np.ndarray:
     """Keys k_it = Wᵀ x_it as an array (n, T, d') = X @ W (W defaults to the identity)."""
     if W is None:
         return np.array(problem.X)
-    Wa = np.asarray(W, dtype=np.float64)
+    Wa = as_real_array("W", W, finite=False)
     if Wa.ndim != 2 or Wa.shape[0] != problem.d or not np.all(np.isfinite(Wa)):
         raise ProblemError("W", f"expected a finite ({problem.d}, d') matrix, got shape {Wa.shape}")
     return problem.X @ Wa
@@ -73,6 +74,8 @@ def _vector_solution(
     infeasible_rtol: float,
     extra: dict[str, Any] | None = None,
 ) -> SVMSolution:
+    support_rtol = as_float("support_rtol", support_rtol, positive=True)
+    infeasible_rtol = as_float("infeasible_rtol", infeasible_rtol, positive=True)
     t0 = time.perf_counter()
     P, lam, info = fro_min_norm(cons, infeasible_rtol=infeasible_rtol, what=what,
                                 context={"select": alpha.tolist(), "program": what})
@@ -138,6 +141,9 @@ def solve_relaxed_prompt_svm(
     support vectors of v^mm, margin 0 for the others. ``extra["head_support"]`` lists the former.
     """
     alpha = resolve_selection(problem, select)
+    if head is not None and not isinstance(head, SVMSolution):
+        raise ProblemError("head", f"expected the SVMSolution of solve_head_svm, got "
+                           f"{type(head).__name__}")
     if head is None:
         head = solve_head_svm(problem, alpha, support_rtol=support_rtol)
     sup = head_support_inputs(head)

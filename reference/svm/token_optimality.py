@@ -8,7 +8,8 @@ locally-optimal tokens; same definition as MMTS, arXiv 2306.13596, Sec. 3 with p
 * α is locally optimal iff Att-SVM_α is feasible and γ_{iα_i} > γ_it for every i, t ∈ T_i(α)
   (strictly: by more than the tie tolerance).
 
-Two scores are tied when they differ by at most ``tie_rtol * max(1, max_it |γ_it|)``.
+Two scores are tied when they differ by at most ``tie_rtol * max_it |γ_it|`` (relative to the
+score scale, ``svm.selection.tie_tolerance``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnsvm.reference.attention.problem import AttentionProblem
+from attnsvm.reference.attention.problem import AttentionProblem, as_problem
 from attnsvm.reference.errors import InfeasibleSVM, ProblemError
 from attnsvm.reference.svm.constraints import SVMSolution, margin_constraints
 from attnsvm.reference.svm.frobenius import fro_min_norm, solve_att_svm
@@ -29,6 +30,7 @@ from attnsvm.reference.svm.selection import (
     tie_tolerance,
     token_scores,
 )
+from attnsvm.reference.validate import as_int
 
 
 def support_tokens(solution: SVMSolution, n: int | None = None) -> list[np.ndarray]:
@@ -70,9 +72,11 @@ def local_optimality(
     if solution is None:
 
         try:
-            solution = solve_att_svm(problem, alpha)
+            solution = solve_att_svm(problem, alpha, prove=False)  # feasibility is all we need
         except InfeasibleSVM:
             return LocalOptimality(alpha, False, False, [], [])
+    elif not isinstance(solution, SVMSolution):
+        raise ProblemError("solution", f"expected an SVMSolution, got {type(solution).__name__}")
     elif not np.array_equal(np.asarray(solution.select), alpha):
         raise ProblemError("select", "the given solution was computed for another selection")
     g = token_scores(problem)
@@ -123,6 +127,8 @@ def enumerate_locally_optimal(
     The search refuses instances with more than ``max_leaves`` = T^n candidate selections.
     """
 
+    problem = as_problem(problem)
+    max_leaves = as_int("max_leaves", max_leaves, low=1)
     n, T = problem.n, problem.T
     if T**n > max_leaves:
         raise ProblemError("problem", f"T^n = {T}^{n} selections exceeds max_leaves={max_leaves}")
