@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -35,6 +36,9 @@ def _init_worker() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # torch, imported later in the worker, reads OMP_NUM_THREADS=1
+    # Ctrl-C is the client's to handle (one line, exit 130, workers stopped): a worker that
+    # caught it too would print its own traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskExecutor(Executor):

@@ -181,6 +181,7 @@ def run_claim(
     tolerances: Mapping[str, Any] | None = None,
     protocol: Mapping[str, Any] | None = None,
     instances: list[Mapping[str, Any]] | None = None,
+    reads: dict[str, set[str]] | None = None,
 ) -> ClaimReport:
     """Check one claim under a hypothesis profile and return its verdict with evidence.
 
@@ -188,7 +189,8 @@ def run_claim(
     instances (``max_examples`` overrides the profile's budget). ``tolerances`` / ``protocol``
     override declared keys; ``instances`` replaces samples and search by exactly these
     instances (a repro). ``database``: the profile's example database by default, None for
-    none, or a hypothesis database."""
+    none, or a hypothesis database. ``reads`` (optional) collects the tolerance and protocol keys
+    the checks read."""
     from attnsvm.properties.profiles import load_profile
 
     load_profile(profile)
@@ -199,7 +201,7 @@ def run_claim(
     t0 = time.perf_counter()
 
     def evaluate(spec: Mapping[str, Any]) -> Evidence:
-        ev = evidence_of(c, spec, tolerances=tolerances, protocol=protocol)
+        ev = evidence_of(c, spec, tolerances=tolerances, protocol=protocol, reads=reads)
         seen.append((dict(spec), ev))
         if on_example is not None:
             on_example(len(seen), ev)

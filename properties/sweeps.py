@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from attnsvm.properties.errors import ClaimError
 from attnsvm.properties.files import atomic_write_bytes, atomic_write_text
 from attnsvm.properties.registry import (
     Claim,
@@ -52,8 +53,8 @@ from attnsvm.properties.registry import (
     load_sources,
     overridden,
 )
-from attnsvm.properties.stats import wilson
-from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.errors import AttnsvmError, ProblemError
+from attnsvm.reference.stats import wilson
 
 KINDS = ("instance", "protocol", "tolerances")
 SEED_FIELD = "seed"
@@ -195,7 +196,15 @@ def evaluate_task(claim_id: str, instance: dict[str, Any], tolerances: dict[str,
         claim = get_claim(claim_id)
         t0 = time.perf_counter()
         with threadpool_limits(1):
-            ev = evidence_of(claim, instance, tolerances=tolerances, protocol=protocol)
+            try:
+                ev = evidence_of(claim, instance, tolerances=tolerances, protocol=protocol)
+            except AttnsvmError:
+                raise
+            except Exception as exc:  # an unusable grid value: a typed, picklable error
+                raise ClaimError(
+                    "set", f"{claim_id} failed on instance {json.dumps(instance, sort_keys=True)}"
+                    f" with protocol {json.dumps(protocol, sort_keys=True)}: "
+                    f"{type(exc).__name__}: {exc}") from None
         seconds = time.perf_counter() - t0
     return {"evidence": json.loads(json.dumps(_jsonable(ev.as_dict()))), "seconds": seconds}
 

@@ -4,6 +4,9 @@ The convention test: softmax(X W_h z + X c_h) equals nn.MultiheadAttention's own
 need_weights=True, average_attn_weights=False output to 1e-12 in float64, for 1 and 3 heads,
 packed and separate projections, with and without biases; the readout test: uᵀ(layer output)
 equals Σ_h (X v_h)ᵀ softmax_h + offsets. Bad input exits 2 with one line and modifies nothing.
+--hardmax: the agreement and accuracies recomputed from their definitions, null for an
+infeasible selection, bad held-out files exit 2; checkpoint sequences: train_mha(save_every=k)
+writes one (without changing the run), inspect reads it and its curve is recomputed per file.
 """
 
 from __future__ import annotations
@@ -354,3 +357,177 @@ def test_reading_never_modifies_the_callers_state() -> None:
     assert all(torch.equal(sd[k], copy[k]) for k in sd)
     with pytest.raises(ProblemError, match="num-heads"):
         heads_from_state(sd, D)
+
+
+# ------------------------------------------------------------- --hardmax on held-out inputs
+def _planted(n_test: int = 120):
+    from attnsvm.reference.attention.planted import planted_split
+
+    return planted_split(12, n_test, 4, D, 0)
+
+
+def test_hardmax_agreement_on_heldout(tmp_path, capsys) -> None:
+    from attnsvm.reference.stats import wilson
+
+    split = _planted()
+    p, q = split.train, split.test
+    p.save(tmp_path / "p.npz")
+    q.save(tmp_path / "q.npz")
+    W = _saturated_W(p)
+    torch.save({"W": torch.tensor(W)}, tmp_path / "w.pt")
+    argv = ["inspect", str(tmp_path / "w.pt"), str(tmp_path / "p.npz"),
+            "--hardmax", str(tmp_path / "q.npz")]
+    assert main([*argv, "--json"]) == 0
+    out = _no_nan(capsys.readouterr().out)
+    (h,) = out["heads"]
+    hm = h["hardmax"]
+    assert out["heldout"] == str(tmp_path / "q.npz") and h["curve"] is None
+    # recompute both models from the definitions
+    W_mm = np.asarray(h["svm"]["fro"]["W"])
+    tok = q.X @ p.v
+    soft = np.where(np.einsum("nt,nt->n", np.asarray(softmax(
+        np.einsum("ntd,de,ne->nt", q.X, W, q.Z))), tok) > 0, 1.0, -1.0)
+    t_star = np.argmax(np.einsum("ntd,de,ne->nt", q.X, W_mm, q.Z), axis=1)
+    hard = np.where(tok[np.arange(q.n), t_star] > 0, 1.0, -1.0)
+    agree = int(np.sum(soft == hard))
+    assert hm["n"] == q.n and hm["agree"] == agree and hm["agreement"] == agree / q.n
+    assert hm["agreement_wilson"] == list(wilson(agree, q.n))
+    assert hm["correct_softmax"] == int(np.sum(soft == q.Y))
+    assert hm["correct_hardmax"] == int(np.sum(hard == q.Y))
+    assert hm["acc_hardmax_wilson"] == list(wilson(hm["correct_hardmax"], q.n))
+    assert hm["agreement"] >= 0.9  # a saturated, aligned head: the replacement holds
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"{agree}/{q.n}" in text and "95% Wilson" in text and "held-out acc" in text
+
+
+def _infeasible(tmp_path: Path) -> tuple[Path, Path]:
+    """A problem whose input 0 repeats its token 0 and W = 0: every selection is token 0,
+    which cannot beat its copy, so Att-SVM_alpha and Att-SVM*_alpha are infeasible."""
+    p = _problem()
+    X = np.array(p.X)
+    X[0, 1] = X[0, 0]
+    AttentionProblem(X, p.Y, p.v, p.Z).save(tmp_path / "dup.npz")
+    torch.save({"W": torch.zeros(D, D)}, tmp_path / "zero.pt")
+    return tmp_path / "zero.pt", tmp_path / "dup.npz"
+
+
+def test_hardmax_of_an_infeasible_selection_is_null(tmp_path, capsys) -> None:
+    ckpt, data = _infeasible(tmp_path)
+    _problem(n=30, seed=5).save(tmp_path / "q.npz")
+    assert main(["inspect", str(ckpt), str(data), "--hardmax", str(tmp_path / "q.npz"),
+                 "--json"]) == 0
+    (h,) = _no_nan(capsys.readouterr().out)["heads"]
+    hm = h["hardmax"]
+    assert h["svm"]["fro"]["status"] != "optimal"
+    assert hm["agree"] is None and hm["agreement_wilson"] is None and hm["acc_hardmax"] is None
+    assert hm["n"] == 30 and 0.0 <= hm["acc_softmax"] <= 1.0
+    assert main(["inspect", str(ckpt), str(data), "--hardmax", str(tmp_path / "q.npz")]) == 0
+    assert "n/a (Att-SVM_alpha infeasible)" in capsys.readouterr().out
+
+
+def test_bad_heldout_exits_2_with_one_line(tmp_path, capsys) -> None:
+    torch.save({"W": torch.zeros(D, D)}, tmp_path / "w.pt")
+    _problem().save(tmp_path / "p.npz")
+    _problem(d=D - 1).save(tmp_path / "small.npz")
+    p = _problem()
+    np.savez(tmp_path / "nokey.npz", X=p.X, Y=p.Y, Z=p.Z)
+    np.savez(tmp_path / "badY.npz", X=p.X, Y=np.full(p.n, 0.5), v=p.v, Z=p.Z)
+    np.savez(tmp_path / "nan.npz", X=p.X * math.nan, Y=p.Y, v=p.v, Z=p.Z)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    for name in ("missing.npz", "small.npz", "nokey.npz", "badY.npz", "nan.npz", "junk.npz"):
+        before = _digest(tmp_path / name) if (tmp_path / name).exists() else None
+        code = main(["inspect", str(tmp_path / "w.pt"), str(tmp_path / "p.npz"), "--hardmax",
+                     str(tmp_path / name), "--json"])
+        io = capsys.readouterr()
+        err = io.err.strip()
+        assert code == 2 and io.out == "", name
+        assert err.startswith("attnsvm: error: hardmax:") and "\n" not in err, (name, err)
+        assert name in err, err
+        if before is not None:
+            assert _digest(tmp_path / name) == before
+    main(["inspect", str(tmp_path / "w.pt"), str(tmp_path / "p.npz"), "--hardmax",
+          str(tmp_path / "small.npz")])
+    assert "d = 5" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- a checkpoint sequence
+def test_train_mha_writes_a_sequence_that_inspect_reads(tmp_path, capsys) -> None:
+    from attnsvm.reference.attention.torch_heads import train_mha
+    from attnsvm.reference.attention.training import correlation
+
+    p = _planted().train
+    p.save(tmp_path / "p.npz")
+    np.save(tmp_path / "u.npy", p.v)
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    kw = {"optimizer": "ngd", "steps": 50, "lr": 0.1, "seed": 0}
+    run = train_mha(p, 2, save_every=20, save_dir=folder, **kw)
+    names = [f.name for f in run["checkpoints"]]
+    assert names == ["step-000000.pt", "step-000020.pt", "step-000040.pt", "step-000050.pt"]
+    assert sorted(f.name for f in folder.iterdir()) == names
+    plain = train_mha(p, 2, **kw)  # saving does not change the run
+    assert all(np.array_equal(plain["state"][k], run["state"][k]) for k in run["state"])
+    assert plain["losses"] == run["losses"]
+    fig = tmp_path / "seq.png"
+    assert main(["inspect", str(folder), str(tmp_path / "p.npz"), "--num-heads", "2",
+                 "--head-vector", str(tmp_path / "u.npy"), "--json", "--figure", str(fig)]) == 0
+    out = _no_nan(capsys.readouterr().out)
+    assert out["sequence"]["steps"] == [0, 20, 40, 50]
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = heads_from_state(run["state"], D, num_heads=2, readout=p.v)
+    for h, want in zip(out["heads"], last.heads, strict=True):
+        assert np.allclose(h["W"], want.W, rtol=0, atol=1e-15)  # the last step is inspected
+        curve = h["curve"]
+        assert [c["step"] for c in curve] == [0, 20, 40, 50]
+        assert curve[-1]["corr_fro"] == h["svm"]["fro"]["corr"]
+        assert curve[-1]["corr_nuc"] == h["svm"]["nuc"]["corr"]
+        for c, f in zip(curve, run["checkpoints"], strict=True):
+            Wk = heads_from_state(torch.load(f, weights_only=True), D,
+                                  num_heads=2).heads[h["head"]].W
+            assert c["corr_fro"] == float(correlation(Wk, np.asarray(h["svm"]["fro"]["W"])))
+            assert c["corr_nuc"] == float(correlation(Wk, np.asarray(h["svm"]["nuc"]["W"])))
+            assert c["norm"] == float(np.linalg.norm(Wk))
+    assert main(["inspect", str(folder), str(tmp_path / "p.npz"), "--num-heads", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "step 50" in text and text.count("alignment over the checkpoints") == 2
+
+
+def test_a_plain_torch_loop_sequence_and_null_curves(tmp_path, capsys) -> None:
+    """The tutorial's convention written by hand (W checkpoints, any zero padding, other files
+    ignored); an infeasible selection gives null correlations, never NaN."""
+    ckpt, data = _infeasible(tmp_path)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for k in (0, 5, 10):
+        torch.save({"W": torch.full((D, D), float(k))}, folder / f"step-{k}.pt")
+    torch.save({"W": torch.zeros(D, D)}, folder / "step-000012.pt")
+    (folder / "notes.txt").write_text("ignored")
+    assert main(["inspect", str(folder), str(data), "--json"]) == 0
+    out = _no_nan(capsys.readouterr().out)
+    assert out["sequence"]["steps"] == [0, 5, 10, 12]
+    assert all(c["corr_fro"] is None and c["corr_nuc"] is None
+               for c in out["heads"][0]["curve"])
+
+
+def test_bad_sequences_exit_2(tmp_path, capsys) -> None:
+    _problem().save(tmp_path / "p.npz")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "model.pt").write_bytes(b"")
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    for name in ("step-1.pt", "step-001.pt"):
+        torch.save({"W": torch.zeros(D, D)}, dup / name)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    torch.save({"W": torch.zeros(D, D)}, bad / "step-0.pt")
+    torch.save({"W": torch.zeros(D + 1, D + 1)}, bad / "step-10.pt")
+    want = {empty: "without step-<k>.pt", dup: "two checkpoints of step 1",
+            bad: "step-10.pt", tmp_path / "none": "no such file or folder"}
+    for folder, words in want.items():
+        code = main(["inspect", str(folder), str(tmp_path / "p.npz"), "--json"])
+        io = capsys.readouterr()
+        err = io.err.strip()
+        assert code == 2 and io.out == "", folder
+        assert err.startswith("attnsvm: error:") and "\n" not in err and words in err, err

@@ -17,7 +17,6 @@ import pytest
 
 from attnsvm.properties.cli import main
 from attnsvm.properties.registry import get_claim, isolated_registry, load_claims
-from attnsvm.properties.stats import wilson
 from attnsvm.properties.sweeps import (
     CELL_COLUMNS,
     FIGURE,
@@ -29,6 +28,7 @@ from attnsvm.properties.sweeps import (
     run_sweep,
 )
 from attnsvm.reference.errors import ProblemError
+from attnsvm.reference.stats import wilson
 
 TOY_ID = "toy.sweepable"
 

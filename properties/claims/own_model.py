@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from attnsvm.properties.premises import Premise, require
 from attnsvm.properties.registry import Claim, Known, Source
-from attnsvm.properties.stats import wilson
 from attnsvm.properties.verdicts import Evidence, Expected, Status, Verdict
+from attnsvm.reference.stats import wilson
 
 PAPER = "Tarzanagh, Li, Thrampoulidis, Oymak, Transformers as Support Vector Machines"
 ARXIV = "2308.16898"

@@ -29,13 +29,13 @@ from attnsvm.properties.claims.common import (
 )
 from attnsvm.properties.premises import Premise, instance_problem, require
 from attnsvm.properties.registry import Claim, Known, Source
-from attnsvm.properties.stats import wilson
 from attnsvm.properties.strategies import locally_optimal_selections
 from attnsvm.properties.verdicts import Evidence, Expected
 from attnsvm.reference.attention.models import ReLUHead, probabilities
 from attnsvm.reference.attention.regularization import regularization_path
 from attnsvm.reference.attention.training import correlation, train_KQ, train_W, uniform_init
 from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.stats import wilson
 from attnsvm.reference.svm.certificates import certificate_weights, verify_farkas
 from attnsvm.reference.svm.constraints import margin_constraints
 from attnsvm.reference.svm.frobenius import solve_att_svm, solve_att_svm_cvxpy

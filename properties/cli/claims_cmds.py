@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
+import re
 import secrets
 from concurrent.futures import as_completed
 from typing import Any
@@ -27,6 +28,28 @@ from attnsvm.properties.registry import all_claims, get_claim, load_sources
 from attnsvm.properties.runner import ClaimReport, run_claim, run_claim_by_id
 
 EXIT_MISMATCH = 1
+SEED_RANGE = click.IntRange(0, 2**32 - 1)
+WORKERS_RANGE = click.IntRange(1, 256)
+MAX_EXAMPLES_RANGE = click.IntRange(1, 10**7)
+_SCHEDULER = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}/?$")
+
+
+def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None
+                     ) -> str | None:
+    """``--scheduler``: a Dask address ``[tcp://]HOST:PORT`` (checked before any work)."""
+    if value is None:
+        return None
+    port = value.rstrip("/").rsplit(":", 1)[-1]
+    if not _SCHEDULER.match(value) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not a Dask scheduler address (expected "
+                                 "HOST:PORT or tcp://HOST:PORT)")
+    return value
+
+
+scheduler_option = click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
+                                callback=_check_scheduler,
+                                help="run the tasks on the Dask cluster of this scheduler "
+                                "(tcp://HOST:PORT)")
 
 claims_option = click.option(
     "--claims",
@@ -99,7 +122,7 @@ def _fmt_worst(rep: ClaimReport) -> str:
 @click.command("check")
 @click.argument("ids", nargs=-1)
 @click.option("--profile", type=click.Choice(PROFILES), default="ci", show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+@click.option("--seed", type=SEED_RANGE, default=None,
               help="search seed of the dev / deep profiles (default: drawn and printed); the "
               "same seed re-runs the same search (ci is derandomized)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as one JSON document")
@@ -107,9 +130,9 @@ def _fmt_worst(rep: ClaimReport) -> str:
               help="also write the full report as JSON to FILE")
 @click.option("--out", "out_dir", type=str, default="counterexamples", show_default=True,
               help="where the counterexample record of a mismatching claim is saved")
-@click.option("--workers", type=click.IntRange(1, 256), default=None,
+@click.option("--workers", type=WORKERS_RANGE, default=None,
               help="processes (default: min(2, cores))")
-@click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
+@scheduler_option
 @click.option("--max-examples", type=click.IntRange(0, 10**7), default=None,
               help="override every claim's budget")
 @click.option(
@@ -270,23 +293,18 @@ def _hunt_one(claim_id: str, max_examples: int, seed: int, db_dir: str | None,
 
 @click.command("hunt")
 @click.argument("claim_id")
-@click.option("--max-examples", type=int, default=200, show_default=True)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="counterexamples",
-    show_default=True,
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-examples", type=MAX_EXAMPLES_RANGE, default=200, show_default=True)
+@click.option("--out", "out_dir", type=str, default="counterexamples", show_default=True,
+              help="where the counterexample records are saved")
+@click.option("--seed", type=SEED_RANGE, default=0, show_default=True)
 @click.option(
     "--workers",
-    type=int,
+    type=WORKERS_RANGE,
     default=1,
     show_default=True,
     help="independent searches (seeds seed..seed+workers-1) in a process pool",
 )
-@click.option("--scheduler", type=str, default=None, help="Dask scheduler address")
+@scheduler_option
 @click.option("--json", "as_json", is_flag=True)
 @claims_option
 def hunt_cmd(
@@ -300,19 +318,21 @@ def hunt_cmd(
     sources: tuple[str, ...],
 ) -> int:
     """Search for counterexamples to CLAIM_ID (target() on its gap), shrink and save them.
+    Hypothesis's example database lives in the cache folder (see attnsvm.properties.files.
+    cache_dir: $ATTNSVM_CACHE_DIR, else $XDG_CACHE_HOME/attnsvm, else ~/.cache/attnsvm).
 
     Example: attnsvm hunt tfsvm.global-convergence --max-examples 50 --out counterexamples/"""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from attnsvm.properties.files import hypothesis_db_dir
     from attnsvm.properties.records import save_counterexample
     from attnsvm.properties.verdicts import Evidence
 
+    writable_dir(out_dir, "out")
     load_sources(sources)
     claim = get_claim(claim_id)
-    if max_examples < 1:
-        raise BadInput(f"--max-examples must be >= 1, got {max_examples}")
-    if workers < 1:
-        raise BadInput(f"--workers must be >= 1, got {workers}")
-    writable_dir(out_dir, "out")
-    db_dir = os.path.join(".hypothesis", "hunt")
+    db_path = hypothesis_db_dir("hunt")
+    db_dir = None if db_path is None else str(db_path)
     results = []
     if workers == 1 and not scheduler:
         with _progress() as prog:
@@ -324,6 +344,7 @@ def hunt_cmd(
                 search_seed=seed,
                 use_target=True,
                 shrink=True,
+                database=None if db_dir is None else DirectoryBasedExampleDatabase(db_dir),
                 on_example=lambda k, ev: prog.update(task, completed=min(k, max_examples)),
             )
             results.append({"seed": seed, "report": rep.as_dict()})
@@ -383,6 +404,11 @@ def replay_cmd(file: str, as_json: bool, sources: tuple[str, ...]) -> int:
 
     load_sources(sources)
     out = replay(file)
+    if out.get("refused"):
+        if as_json:
+            emit_json(out)
+        click.echo(f"attnsvm: replay refused: {' '.join(out['refused'].split())}", err=True)
+        return EXIT_MISMATCH
     if as_json:
         emit_json(out)
     else:
@@ -420,6 +446,88 @@ def _parse_axis(text: str) -> tuple[str, list]:
     return name, out
 
 
+def _type_error(name: str, ref: Any, value: Any, kind: str) -> str | None:
+    """Why ``value`` cannot replace the default ``ref`` of a field (None when it can): same JSON
+    type (an integer is accepted for a float), finite numbers, and no negative integer where
+    the instance's default is a non-negative integer (sizes, counts, seeds)."""
+    def is_int(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if isinstance(ref, bool):
+        ok = isinstance(value, bool)
+        want = "true or false"
+    elif is_int(ref):
+        ok = is_int(value)
+        want = "an integer"
+    elif isinstance(ref, float):
+        ok = is_int(value) or isinstance(value, float)
+        want = "a number"
+        if ok and isinstance(value, float) and math.isnan(value):
+            return f"{name}=NaN is not a number"
+    elif isinstance(ref, str):
+        ok, want = isinstance(value, str), "a string"
+    elif isinstance(ref, dict):
+        if not isinstance(value, dict):
+            ok, want = False, "a JSON object"
+        else:
+            for k, v in value.items():
+                if k in ref:
+                    why = _type_error(f"{name}.{k}", ref[k], v, kind)
+                    if why:
+                        return why
+            return None
+    elif isinstance(ref, (list, tuple)):
+        ok, want = isinstance(value, list) and len(value) == len(ref), \
+            f"a JSON list of {len(ref)} values"
+        if ok:
+            for i, (r, v) in enumerate(zip(ref, value, strict=True)):
+                why = _type_error(f"{name}[{i}]", r, v, kind)
+                if why:
+                    return why
+            return None
+    else:
+        return None
+    if not ok:
+        return f"{name}={json.dumps(value)}: must be {want} (its default is {json.dumps(ref)})"
+    return None
+
+
+def _check_axis_values(claim: Any, grid: list) -> None:
+    """Every --set value has the type of the field it replaces (ProblemError('set'))."""
+    from attnsvm.reference.errors import ProblemError
+
+    parts = {"instance": claim.samples[0], "protocol": claim.protocol,
+             "tolerances": claim.tolerances}
+    for axis in grid:
+        ref = parts[axis.kind][axis.key]
+        for value in axis.values:
+            why = _type_error(axis.name, ref, value, axis.kind)
+            if why:
+                raise ProblemError("set", why)
+
+
+def _check_cells(claim: Any, tasks: list) -> None:
+    """Build the problem of every cell's first task (claims that build one) before any pool
+    starts, so an invalid value (n=0, a size over the memory budget, an unknown family) is
+    refused here with one line instead of failing in the workers."""
+    from attnsvm.reference.errors import ProblemError
+
+    if claim.build_problem is None:
+        return
+    seen: set[int] = set()
+    for task in tasks:
+        if task.cell in seen:
+            continue
+        seen.add(task.cell)
+        try:
+            claim.build_problem(task.instance)
+        except ProblemError as exc:
+            raise BadInput(f"--set: {exc}") from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise BadInput(f"--set: the instance {json.dumps(to_jsonable(task.instance))} "
+                           f"cannot be built ({type(exc).__name__}: {exc})") from None
+
+
 def _sweep_progress(claim_id: str, total: int, cells: int) -> tuple[Progress, Any]:
     """The sweep's progress line (stderr): tasks done / total, cells done / total, the running
     estimate of the fraction held with its Wilson interval, time elapsed and left."""
@@ -448,10 +556,9 @@ def _sweep_progress(claim_id: str, total: int, cells: int) -> tuple[Progress, An
 @click.option("--out", "out_dir", type=str, default=None, metavar="DIR",
               help="keep every result in DIR/results.jsonl (a rerun reads them back and "
               "computes only what is missing) and write DIR/sweep.csv, sweep.json, sweep.png")
-@click.option("--workers", type=click.IntRange(1, 256), default=None,
+@click.option("--workers", type=WORKERS_RANGE, default=None,
               help="processes (default: min(2, cores); 1 runs here)")
-@click.option("--scheduler", type=str, default=None, metavar="ADDRESS",
-              help="run the tasks on the Dask cluster of this scheduler")
+@scheduler_option
 @click.option("--json", "as_json", is_flag=True, help="print the results as one JSON document")
 @click.option("--output", "output", type=str, default=None, metavar="FILE",
               help="also write the results as JSON to FILE")
@@ -475,9 +582,11 @@ def sweep_cmd(claim_id: str, axes: tuple[str, ...], seeds: int | None, out_dir: 
     try:
         grid = [resolve_axis(claim, name, values) for name, values in map(_parse_axis, axes)]
         check_seeds(claim, grid, seeds)
+        _check_axis_values(claim, grid)
     except ProblemError as exc:  # name the option: --set, --seeds
         raise BadInput(f"--{exc.field}: {str(exc)[len(exc.field) + 2:]}") from None
     cells, tasks = plan(claim, grid, seeds)
+    _check_cells(claim, tasks)
 
     def retried(lost: list[int], breaks: int) -> None:
         click.echo(f"attnsvm: a worker died; resubmitting {len(lost)} task(s) in a new pool "

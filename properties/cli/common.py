@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import click
@@ -37,10 +40,32 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+@contextlib.contextmanager
+def quiet_numerics() -> Iterator[None]:
+    """numpy's floating-point RuntimeWarnings (overflow in exp, invalid value, ...) are not shown:
+    a command's output is its result, or one error line. Only the reporting is silenced
+    (``np.errstate`` and the warning filters decide whether a message is printed, never a
+    value), so results do not change. Worker processes started meanwhile inherit the filter
+    through ``PYTHONWARNINGS``."""
+    key = "PYTHONWARNINGS"
+    old = os.environ.get(key)
+    os.environ[key] = ",".join(x for x in (old, "ignore::RuntimeWarning") if x)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 def run_group(group: click.Group, argv: list[str] | None) -> int:
     """Run a click group with attnsvm's exit-code contract and never show a traceback for input."""
     try:
-        rv = group.main(args=argv, prog_name="attnsvm", standalone_mode=False)
+        with quiet_numerics():
+            rv = group.main(args=argv, prog_name="attnsvm", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.Abort:

@@ -1,9 +1,10 @@
 """``attnsvm reproduce``: rerun the papers' experiments and report, figure by figure, where the
 suite agrees (issue 6; TF-SVM arXiv 2308.16898 and MMTS arXiv 2306.13596).
 
-Writes <out>/<name>.png, <out>/<name>.json and <out>/REPORT.md; progress goes to stderr.
+Writes <out>/<name>.png, <out>/<name>.json, <out>/REPORT.md and, last, <out>/MANIFEST.json
+(an interrupted run leaves <out>/INCOMPLETE instead); progress goes to stderr.
 Exit 0 when the experiments ran (a "differs" row is a finding, not a failure), 2 on an unknown
-experiment name.
+experiment name or an unusable --out / --seed (checked before any work), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from attnsvm.properties.cli.common import BadInput, emit_json, emit_table
 @click.command("reproduce")
 @click.argument("names", nargs=-1)
 @click.option("--quick", is_flag=True, help="Fewer runs and smaller grids (about 2 minutes).")
-@click.option("--out", "out", type=click.Path(file_okay=False), default="attnsvm-reproduce",
+@click.option("--out", "out", type=str, default="attnsvm-reproduce",
               show_default=True, help="Output directory.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
 def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
                   as_json: bool) -> int:
@@ -32,6 +33,7 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
 
     Example: attnsvm reproduce svm_rank --quick --out reproduce-out/
     """
+    from attnsvm.properties.files import writable_dir
     from attnsvm.properties.reproduce import EXPERIMENTS
     from attnsvm.properties.reproduce.report import reproduce, unknown_names
 
@@ -40,6 +42,7 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
         raise BadInput(
             f"unknown experiment {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)}"
         )
+    writable_dir(out, "out")
     chosen = [n for n in EXPERIMENTS if not names or n in names]
     console = Console(stderr=True)
     with Progress(

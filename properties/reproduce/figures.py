@@ -181,7 +181,7 @@ def bootstrap_ci(values: Iterable[float], stat: str = "mean", reps: int = 2000,
 
 def wilson_bars(ks: Sequence[int], ns: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """(fractions, yerr) with 95% Wilson intervals, for ``errorbar``."""
-    from attnsvm.properties.stats import wilson
+    from attnsvm.reference.stats import wilson
 
     f = np.array([k / n if n else math.nan for k, n in zip(ks, ns, strict=True)])
     ci = np.array([wilson(int(k), int(n)) for k, n in zip(ks, ns, strict=True)])

@@ -50,7 +50,6 @@ from attnsvm.properties.reproduce.compare import (
     tfsvm,
 )
 from attnsvm.properties.reproduce.evaluation import fmt
-from attnsvm.properties.stats import wilson
 from attnsvm.reference.attention.families import paper_family, stack_problems
 from attnsvm.reference.attention.models import probabilities
 from attnsvm.reference.attention.training import (
@@ -61,6 +60,7 @@ from attnsvm.reference.attention.training import (
     uniform_init,
 )
 from attnsvm.reference.errors import InfeasibleSVM
+from attnsvm.reference.stats import wilson
 from attnsvm.reference.svm.frobenius import solve_att_svm
 from attnsvm.reference.svm.selection import optimal_tokens
 from attnsvm.reference.svm.token_optimality import is_locally_optimal

@@ -6,10 +6,17 @@ the measurements: it fills the templates, applies the rules and records the valu
 JSON files and REPORT.md hold no timings, so the same seed reproduces them byte for byte
 (on the same platform and package versions, which the JSON records). Timings are returned to the
 caller (the ``attnsvm reproduce`` command shows them).
+
+Completeness: ``reproduce`` first removes the temporary files a killed run left (see
+``properties.files.remove_stale_temporaries``) and any old MANIFEST.json, writes the marker
+``INCOMPLETE`` and only at the end, once every file is written, ``MANIFEST.json`` (the files of
+the run with their sha256) and removes the marker. A folder with ``INCOMPLETE`` or without
+``MANIFEST.json`` holds an interrupted run; every single file in it is complete (atomic writes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attnsvm.properties.files import atomic_write_text
+from attnsvm.properties.files import atomic_write_text, remove_stale_temporaries
 from attnsvm.properties.reproduce import EXPERIMENTS
 from attnsvm.properties.reproduce.common import (
     ExperimentResult,
@@ -33,6 +40,11 @@ from attnsvm.properties.reproduce.compare import (
     earlier,
 )
 from attnsvm.properties.reproduce.evaluation import jsonable
+
+#: written last: the files of a complete run and their sha256
+MANIFEST = "MANIFEST.json"
+#: written first, removed last: the folder holds a run in progress or an interrupted one
+INCOMPLETE = "INCOMPLETE"
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,11 @@ def reproduce(
     if bad:
         raise KeyError(bad)
     outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(outdir)
+    (outdir / MANIFEST).unlink(missing_ok=True)
+    atomic_write_text(outdir / INCOMPLETE, "attnsvm reproduce is writing this folder, or was "
+                      "interrupted; MANIFEST.json lists the files once the run is complete\n")
     written: list[Written] = []
     for name in chosen:
         stage = None if progress is None else (lambda s, _n=name: progress(_n, s))
@@ -170,4 +187,11 @@ def reproduce(
         written.append(Written(result, jpath, ppath, time.perf_counter() - t0))
     atomic_write_text(outdir / "REPORT.md",
                       report_markdown([w.result for w in written], quick=quick, seed=seed))
+    files = sorted([p.name for w in written for p in (w.json_path, w.png_path)] + ["REPORT.md"])
+    manifest = {"complete": True, "quick": quick, "seed": seed,
+                "experiments": [w.result.name for w in written],
+                "files": {f: hashlib.sha256((outdir / f).read_bytes()).hexdigest()
+                          for f in files}}
+    atomic_write_text(outdir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (outdir / INCOMPLETE).unlink(missing_ok=True)
     return written

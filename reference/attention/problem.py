@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from attnsvm.reference.errors import ProblemError
-from attnsvm.reference.validate import as_real_array
+from attnsvm.reference.validate import MEMORY_BUDGET_BYTES, as_real_array
 
 KEYS = ("X", "Y", "v", "Z")
 
@@ -153,11 +153,14 @@ class AttentionProblem:
 
         An archive that holds one key twice (two zip entries ``X.npy``, or ``X`` and ``X.npy``)
         is ambiguous and refused, as are missing keys and unreadable files (ProblemError
-        "file")."""
+        "file"). Before any array is decompressed, the .npy headers inside the archive are read
+        and the declared shapes x dtypes checked against ``MEMORY_BUDGET_BYTES`` (4 GiB, see
+        ``load_memory_estimate``): a zip bomb is refused without being expanded."""
         p = Path(path)
         if not p.is_file():
             raise ProblemError("file", f"no such file: {p}")
         _refuse_duplicate_entries(p)
+        _refuse_over_budget(p)
         try:
             with np.load(p, allow_pickle=False) as data:
                 missing = [k for k in KEYS if k not in data.files]
@@ -187,6 +190,70 @@ def _refuse_duplicate_entries(path: Path) -> None:
         raise ProblemError(
             "file", f"{path} holds duplicate entries for key(s) {', '.join(dup)} (ambiguous .npz)"
         )
+
+
+def load_memory_estimate(shapes: dict[str, tuple[tuple[int, ...], np.dtype]]) -> int:
+    """Peak bytes ``AttentionProblem.load`` needs for arrays of these declared shapes and dtypes:
+    per key the array as stored, its copy and its float64 copy (``3 x count x max(itemsize, 8)``
+    bytes, an upper bound)."""
+    total = 0
+    for shape, dtype in shapes.values():
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        total += 3 * count * max(int(dtype.itemsize), 8)
+    return total
+
+
+def _npz_headers(zf: zipfile.ZipFile, path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Declared (shape, dtype) of the archive's KEYS members, read from their .npy headers only
+    (at most the first few kilobytes of each member are decompressed)."""
+    from numpy.lib import format as npformat
+
+    out = {}
+    members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+    for key in KEYS:
+        name = members.get(key)
+        if name is None:
+            continue
+        with zf.open(name) as fh:
+            version = npformat.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npformat.read_array_header_1_0(fh)
+            elif version in ((2, 0), (3, 0)):
+                shape, _, dtype = npformat.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+        out[key] = (tuple(shape), np.dtype(dtype))
+    return out
+
+
+def _refuse_over_budget(path: Path) -> None:
+    """ProblemError("file") when the arrays the archive declares would need more memory than
+    ``MEMORY_BUDGET_BYTES``, or a member expands to more than that (zip bomb); checked before any
+    array data is decompressed. Files that are not zip archives are left to np.load."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+            if declared > MEMORY_BUDGET_BYTES:
+                raise ProblemError(
+                    "file", f"{path} declares {declared / 2**30:.1f} GiB of uncompressed data, "
+                    f"over the budget of {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB "
+                    "(attnsvm.reference.validate.MEMORY_BUDGET_BYTES)")
+            try:
+                shapes = _npz_headers(zf, path)
+            except Exception as exc:  # noqa: BLE001 - malformed headers, truncated members
+                raise ProblemError("file", f"{path} is not a readable .npz file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return  # not a zip archive: np.load reports it
+    need = load_memory_estimate(shapes)
+    if need > MEMORY_BUDGET_BYTES:
+        dims = ", ".join(f"{k} {'x'.join(map(str, s)) or 'scalar'} {d}"
+                         for k, (s, d) in shapes.items())
+        raise ProblemError(
+            "file", f"{path} declares arrays ({dims}) that need about {need / 2**30:.1f} GiB "
+            f"of memory to load, over the budget of {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB "
+            "(attnsvm.reference.validate.MEMORY_BUDGET_BYTES)")
 
 
 def as_problem(problem: object, field: str = "problem") -> AttentionProblem:

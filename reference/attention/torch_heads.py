@@ -37,6 +37,10 @@ Checkpoints (``read_checkpoint``): a state dict saved with ``torch.save`` (read 
 ``torch.load(..., weights_only=True)``: a file that needs unpickling of arbitrary objects is
 refused), or a ``.safetensors`` file (read here from the format's specification: an 8-byte
 little-endian header length, a JSON header, raw little-endian data; no code runs).
+
+Checkpoint sequences (``checkpoint_sequence``): a folder of such files named ``step-<k>.pt``
+(or ``.pth``, ``.safetensors``), k the number of optimizer steps taken, e.g. ``step-000100.pt``;
+other files in the folder are ignored. ``train_mha(..., save_every=k, save_dir=...)`` writes one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +70,8 @@ _ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i
               "I16": "<i2", "I8": "i1", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
 #: a header longer than this is not a plausible safetensors file (the format caps it at 100 MB)
 _ST_MAX_HEADER = 100_000_000
+#: the file names of a checkpoint sequence: step-<k>.pt / .pth / .safetensors
+STEP_FILE = re.compile(r"^step-(\d+)\.(pt|pth|safetensors)$")
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,40 @@ def load_heads(path: str | Path, d: int, *, num_heads: int | None = None,
         if not state:
             raise ProblemError("prefix", f"no key of {path} starts with {prefix!r}")
     return heads_from_state(state, d, num_heads=num_heads, readout=readout)
+
+
+def checkpoint_sequence(path: str | Path) -> list[tuple[int, Path]] | None:
+    """The (step, file) pairs of a checkpoint folder, sorted by step, or None when ``path`` is
+    not a folder (one checkpoint). ProblemError("checkpoint") for a folder without
+    ``step-<k>.pt`` / ``.pth`` / ``.safetensors`` files or with two files for one step."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    found: dict[int, Path] = {}
+    for f in sorted(p.iterdir()):
+        m = STEP_FILE.match(f.name)
+        if m is None or not f.is_file():
+            continue
+        k = int(m.group(1))
+        if k in found:
+            raise ProblemError("checkpoint", f"{p} holds two checkpoints of step {k}: "
+                               f"{found[k].name} and {f.name}")
+        found[k] = f
+    if not found:
+        raise ProblemError("checkpoint", f"{p} is a folder without step-<k>.pt (or .pth, "
+                           ".safetensors) checkpoint files")
+    return sorted(found.items())
+
+
+def save_state(state: Mapping[str, Any], folder: str | Path, step: int) -> Path:
+    """Write a state dict as ``folder/step-<step:06d>.pt`` (the sequence convention of
+    ``checkpoint_sequence``); tensors are cloned, numpy arrays converted."""
+    import torch
+
+    out = Path(folder) / f"step-{int(step):06d}.pt"
+    torch.save({k: (v.detach().clone() if isinstance(v, torch.Tensor) else torch.tensor(v))
+                for k, v in state.items()}, out)
+    return out
 
 
 # ------------------------------------------------------------------------------ interpreting
@@ -492,20 +533,106 @@ def inspect_head(problem: Any, head: AttentionHead, *, saturation: float = 0.999
     return _jsonable(entry)
 
 
+def _labels(f: np.ndarray) -> np.ndarray:
+    """+1 where the output is > 0, else -1 (as in ``properties.claims.own_model``)."""
+    return np.where(f > 0, 1.0, -1.0)
+
+
+def hardmax_agreement(head: AttentionHead, W_mm: np.ndarray | None, heldout: Any,
+                      v: np.ndarray) -> dict[str, Any]:
+    """The trained softmax head against its hardmax replacement on ``heldout`` (an
+    AttentionProblem of the same d).
+
+    softmax model: f(X) = Σ_t softmax_t(X W_h z + X c_h) vᵀx_t (the head's own attention,
+    query bias included); hardmax model: f_h(X) = vᵀ x_{t*(X)}, t*(X) = argmax_t x_tᵀ W_mm z
+    (first index on ties). Both score tokens with ``v`` (the head's value head, or the training
+    data's v) and leave the value and output biases out (the head alone, TF-SVM's model).
+    Labels: +1 where f > 0, else -1. Returned (JSON-able): n, the agreement count and rate with
+    its 95% Wilson interval, and each model's correct count, accuracy and Wilson interval
+    against heldout.Y; the hardmax entries are None when W_mm is None (Att-SVM_alpha
+    infeasible)."""
+    from attnsvm.reference.attention.models import softmax
+    from attnsvm.reference.stats import wilson
+
+    X, Y, Z = heldout.X, heldout.Y, heldout.Z
+    n = heldout.n
+    tok = X @ v  # (n, T): v^T x_t
+    P = np.asarray(softmax(head.logits(X, Z)))
+    soft = _labels(np.einsum("nt,nt->n", P, tok))
+    c_soft = int(np.sum(soft == Y))
+    out: dict[str, Any] = {
+        "n": n, "acc_softmax": c_soft / n, "correct_softmax": c_soft,
+        "acc_softmax_wilson": list(wilson(c_soft, n)),
+        "agree": None, "agreement": None, "agreement_wilson": None,
+        "acc_hardmax": None, "correct_hardmax": None, "acc_hardmax_wilson": None,
+    }
+    if W_mm is None:
+        return out
+    t_star = np.argmax(np.einsum("ntd,de,ne->nt", X, np.asarray(W_mm), Z), axis=1)
+    hard = _labels(tok[np.arange(n), t_star])
+    agree = int(np.sum(hard == soft))
+    c_hard = int(np.sum(hard == Y))
+    out.update(agree=agree, agreement=agree / n, agreement_wilson=list(wilson(agree, n)),
+               acc_hardmax=c_hard / n, correct_hardmax=c_hard,
+               acc_hardmax_wilson=list(wilson(c_hard, n)))
+    return _jsonable(out)
+
+
+def alignment_curve(problem: Any, sequence: list[tuple[int, AttentionWeights]],
+                    entries: list[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Per head h, per checkpoint (step k, weights): {step, corr_fro, corr_nuc, norm,
+    min_max_prob} with corr_fro = corr(W_h(k), W^mm_alpha), corr_nuc = corr(W_h(k),
+    W*^mm_alpha), alpha and both SVMs those of ``entries`` (``inspect_head`` of the last
+    checkpoint); min_max_prob is the saturation of head h at step k on ``problem``. A
+    correlation is None when its SVM is infeasible or W_h(k) = 0."""
+    from attnsvm.reference.attention.models import softmax
+    from attnsvm.reference.attention.training import correlation
+
+    curves: list[list[dict[str, Any]]] = []
+    for h, entry in enumerate(entries):
+        targets = {}
+        for norm in ("fro", "nuc"):
+            e = entry["svm"][norm]
+            targets[norm] = np.asarray(e["W"]) if e["status"] == "optimal" else None
+        rows = []
+        for step, weights in sequence:
+            head = weights.heads[h]
+            P = np.asarray(softmax(head.logits(problem.X, problem.Z)))
+            row: dict[str, Any] = {"step": int(step)}
+            for norm, T in targets.items():
+                row[f"corr_{norm}"] = None if T is None else float(correlation(head.W, T))
+            row["norm"] = float(np.linalg.norm(head.W))
+            row["min_max_prob"] = float(P.max(axis=1).min())
+            rows.append(row)
+        curves.append(_jsonable(rows))
+    return curves
+
+
 # ------------------------------------------------------------------------------- training
 def train_mha(problem: Any, num_heads: int, *, optimizer: str, steps: int, lr: float,
-              seed: int) -> dict[str, Any]:
+              seed: int, save_every: int | None = None,
+              save_dir: str | Path | None = None) -> dict[str, Any]:
     """Train a genuine ``torch.nn.MultiheadAttention`` (float64, no biases, torch's default
     init under ``torch.manual_seed(seed)``) on ``problem`` with the linear readout u = v:
     f_i = vᵀ MHA(z_i; X_i, X_i), logistic loss mean log(1 + exp(-Y_i f_i)). The value path
     (W_v, W_o) stays at its initialisation, so head h's value head v_h = W_{v,h}ᵀ W_{o,h}ᵀ v is
     fixed, as TF-SVM's v is; the query and key projections train by ``optimizer``: ``sgd``
     (plain), ``ngd`` (normalized: each of the q and k blocks steps by lr·g/||g||_F) or ``adam``
-    (torch.optim.Adam). Returns the state_dict (name -> float64 numpy array) and the loss curve."""
+    (torch.optim.Adam). Returns the state_dict (name -> float64 numpy array) and the loss curve.
+
+    With ``save_every=k`` (and ``save_dir``, an existing folder) the state dict is also written
+    as a checkpoint sequence for ``attnsvm inspect``: ``save_dir/step-000000.pt`` (the
+    initialisation), then after every k optimizer steps and after the last one; the written
+    paths are returned under ``"checkpoints"``. Saving does not change the run."""
     import torch
 
     if optimizer not in ("sgd", "ngd", "adam"):
         raise ProblemError("optimizer", f"expected sgd, ngd or adam, got {optimizer!r}")
+    every = None if save_every is None else as_int("save_every", save_every, low=1)
+    if every is not None:
+        if save_dir is None or not Path(save_dir).is_dir():
+            raise ProblemError("save_dir", f"save_every needs an existing folder, got {save_dir!r}")
+    saved: list[Path] = []
     d = problem.d
     torch.manual_seed(int(seed))
     m = torch.nn.MultiheadAttention(d, int(num_heads), bias=False, dtype=torch.float64)
@@ -519,7 +646,12 @@ def train_mha(problem: Any, num_heads: int, *, optimizer: str, steps: int, lr: f
     w = m.in_proj_weight
     opt = torch.optim.Adam([w], lr=lr) if optimizer == "adam" else None
     losses = []
-    for _ in range(int(steps)):
+    steps = int(steps)
+    if every is not None:
+        saved.append(save_state(m.state_dict(), save_dir, 0))
+    for done in range(steps):  # `done` optimizer steps taken so far
+        if every is not None and done and done % every == 0:
+            saved.append(save_state(m.state_dict(), save_dir, done))
         out, _ = m(Z, X, X, need_weights=False)
         loss = torch.nn.functional.softplus(-Y * (out[0] @ u)).mean()
         losses.append(loss.item())
@@ -539,5 +671,10 @@ def train_mha(problem: Any, num_heads: int, *, optimizer: str, steps: int, lr: f
                     nrm = torch.linalg.norm(g[rows])
                     if nrm > 0:
                         w[rows] -= lr * g[rows] / nrm
+    if every is not None and steps > 0:
+        saved.append(save_state(m.state_dict(), save_dir, steps))
     state = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
-    return {"state": state, "losses": losses}
+    run: dict[str, Any] = {"state": state, "losses": losses}
+    if every is not None:
+        run["checkpoints"] = saved
+    return run

@@ -1,4 +1,4 @@
-"""Small statistics shared by claims and reproductions (binomial intervals)."""
+"""Small statistics shared by the reference code, claims and reproductions (binomial intervals)."""
 
 from __future__ import annotations
 
