@@ -9,6 +9,7 @@ the report is the per-run time ratio and the largest difference between their fi
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import numpy as np
@@ -84,6 +85,9 @@ def run(quick: bool = False) -> dict:
     )
     per_run_batched = batched_total / runs
     per_run_baseline = baseline_total / baseline_runs
+    print(f"  batched GD {per_run_batched * 1e3:.2f} ms/run vs per-run autograd "
+          f"{per_run_baseline * 1e3:.1f} ms/run -> ratio {per_run_baseline / per_run_batched:.0f}x",
+          file=sys.stderr, flush=True)
     return {
         "benchmark": "batched normalized GD (W), paper family",
         "shape": {"runs": runs, "n": n, "T": T, "d": d, "steps": steps, "lr": lr},
