@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from attnsvm.properties.premises import Premise
-from attnsvm.properties.verdicts import Evidence
+from attnsvm.properties.verdicts import Evidence, plain
 from attnsvm.reference.attention import limits as lm
 from attnsvm.reference.related import hopfield as hf
 from attnsvm.reference.related import icl
@@ -40,19 +40,9 @@ Protocol = Mapping[str, Any]
 _NORMALISED = 1.0
 
 
-def _f(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, (list, tuple)):
-        return [_f(v) for v in x]
-    return x
-
-
 def _judge(gap: float, threshold: float, **extra: Any) -> Evidence:
     return Evidence.judge(float(gap), float(threshold),
-                          details={k: _f(v) for k, v in extra.items()})
+                          details={k: plain(v) for k, v in extra.items()})
 
 
 def _unit_columns(rng: np.random.Generator, d: int, N: int) -> np.ndarray:

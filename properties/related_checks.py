@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from attnsvm.properties.premises import Premise, require
-from attnsvm.properties.verdicts import Evidence
+from attnsvm.properties.verdicts import Evidence, plain
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.related import fast_weights as fw
 from attnsvm.reference.related import logistic as ls
@@ -45,19 +45,9 @@ def z_threshold(k: int, alpha: float) -> float:
     return float(stats.norm.isf(alpha / (2 * k)))
 
 
-def _f(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, (list, tuple)):
-        return [_f(v) for v in x]
-    return x
-
-
 def _details(**extra: Any) -> dict[str, Any]:
     """JSON-able evidence details (numpy arrays and scalars as Python values)."""
-    return {k: _f(v) for k, v in extra.items()}
+    return {k: plain(v) for k, v in extra.items()}
 
 
 def _judge(gap: float, threshold: float, **extra: Any) -> Evidence:

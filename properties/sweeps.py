@@ -53,6 +53,7 @@ from attnsvm.properties.registry import (
     load_sources,
     overridden,
 )
+from attnsvm.properties.verdicts import plain
 from attnsvm.reference.errors import AttnsvmError, ProblemError
 from attnsvm.reference.stats import wilson
 
@@ -132,7 +133,7 @@ def task_key(claim: Claim, instance: Mapping[str, Any], tolerances: Mapping[str,
     ident = {"claim": claim.id, "instance": dict(instance),
              "tolerances": overridden(claim, "tolerances", tolerances),
              "protocol": overridden(claim, "protocol", protocol)}
-    text = json.dumps(_jsonable(ident), sort_keys=True, allow_nan=True)
+    text = json.dumps(plain(ident), sort_keys=True, allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -171,18 +172,6 @@ def plan(claim: Claim, axes: Sequence[Axis], seeds: int | None = None
 
 
 # ------------------------------------------------------------------------ one task, in a worker
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def evaluate_task(claim_id: str, instance: dict[str, Any], tolerances: dict[str, Any],
                   protocol: dict[str, Any], sources: tuple[str, ...] = ()) -> dict[str, Any]:
     """The evidence of one instance (picklable entry point for process pools and Dask: BLAS
@@ -206,7 +195,7 @@ def evaluate_task(claim_id: str, instance: dict[str, Any], tolerances: dict[str,
                     f" with protocol {json.dumps(protocol, sort_keys=True)}: "
                     f"{type(exc).__name__}: {exc}") from None
         seconds = time.perf_counter() - t0
-    return {"evidence": json.loads(json.dumps(_jsonable(ev.as_dict()))), "seconds": seconds}
+    return {"evidence": json.loads(json.dumps(plain(ev.as_dict()))), "seconds": seconds}
 
 
 # --------------------------------------------------------------------------- the results store
@@ -379,7 +368,7 @@ class SweepResult:
         }
         if with_results:
             doc["results"] = self.results()
-        return _jsonable(doc)
+        return plain(doc)
 
 
 Progress = Callable[[SweepResult, int], None]
@@ -446,7 +435,7 @@ def run_sweep(
                            "tolerances": overridden(c, "tolerances", t.tolerances),
                            "protocol": overridden(c, "protocol", t.protocol),
                            "evidence": out["evidence"], "seconds": out["seconds"]}
-                    rec = _jsonable(rec)
+                    rec = plain(rec)
                     if store is not None:
                         store.append(rec)
                     res.add(rec)

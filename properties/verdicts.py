@@ -14,9 +14,12 @@ The runner aggregates the statuses of all instances tried into one ``Verdict``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Literal
+
+import numpy as np
 
 Status = Literal["ok", "counterexample", "out_of_scope", "inconclusive"]
 STATUSES: tuple[Status, ...] = ("ok", "counterexample", "out_of_scope", "inconclusive")
@@ -81,6 +84,20 @@ class Evidence:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
         return cls(**{**d, "trend": tuple(d.get("trend", ()))})
+
+
+def plain(obj: Any) -> Any:
+    """Plain Python values for evidence details and results (numpy arrays and scalars converted,
+    lists, tuples and mappings recursively); non-finite floats are kept (the CLI nulls them)."""
+    if isinstance(obj, np.ndarray):
+        return plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
 
 
 def verdict_from(statuses: list[Status], expected: Expected) -> Verdict:

@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from attnsvm.properties.premises import require
+from attnsvm.properties.premises import instance_problem, require
 from attnsvm.properties.verdicts import Evidence, Status
-from attnsvm.reference.attention.families import make_problem
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.attention.training import correlation, log_checkpoints, train_W, uniform_init
 from attnsvm.reference.errors import InfeasibleSVM
@@ -20,15 +19,9 @@ SATURATED = 1.0 - 1e-6  # a run has selected its tokens when every max softmax p
 
 
 def build_problem(spec: Mapping[str, Any]) -> AttentionProblem:
-    """The attention problem of a spec {family, n, T, d, seed, options}."""
-    return make_problem(
-        spec["family"],
-        spec["n"],
-        spec["T"],
-        spec["d"],
-        spec["seed"],
-        **dict(spec.get("options", {})),
-    )
+    """The attention problem of a spec {family, n, T, d, seed, options} (the premises' cached
+    builder, so a premise and its check share one problem)."""
+    return instance_problem(spec)
 
 
 def problem_spec_strategy(
@@ -70,12 +63,6 @@ def problem_spec_strategy(
 
 def evidence(status: Status, gap: float, threshold: float, **kw: Any) -> Evidence:
     return Evidence(status=status, gap=float(gap), threshold=float(threshold), **kw)
-
-
-def out_of_scope(note: str, **details: Any) -> Evidence:
-    return Evidence(
-        status="out_of_scope", gap=float("nan"), threshold=float("nan"), note=note, details=details
-    )
 
 
 def require_saturated(min_max_prob: float, tol: Mapping[str, Any]) -> None:

@@ -808,6 +808,11 @@ def check_ties_split(
 _seeds = st.integers(0, 2**31 - 1)
 OFFICIAL = "official code github.com/umich-sota/TF-as-SVM"
 
+#: equal-scores instances at d >= max(T - 1, n), with an init seed (the two equal-scores claims)
+_EQUAL_SCORES_SPECS = problem_spec_strategy(
+    "equal-scores", (2, 6), (2, 8), (0, 3), overparameterized=True, extra={"init_seed": _seeds}
+)
+
 CLAIMS = [
     Claim(
         id="tfsvm.ngd-direction-W",
@@ -988,14 +993,7 @@ CLAIMS = [
         statement="If every non-optimal token of each input has the same score, GD selects opt "
         "from any init (W(0) = 0 included) and W(k)/||W(k)|| -> W^mm/||W^mm||. Run with "
         "normalized GD, which follows GD's path.",
-        instances=problem_spec_strategy(
-            "equal-scores",
-            (2, 6),
-            (2, 8),
-            (0, 3),
-            overparameterized=True,
-            extra={"init_seed": _seeds},
-        ),
+        instances=_EQUAL_SCORES_SPECS,
         check=check_equal_scores_global,
         expected=Expected.HOLDS,
         samples=(
@@ -1038,14 +1036,7 @@ CLAIMS = [
         statement="(naive) On equal-scores data where GD from W(0) = 0 selects opt in every "
         "input, so does GD from the PyTorch default random init (U(-1/sqrt(d), 1/sqrt(d)), "
         "times 'init_scale' = 1: ||W(0)||_F ~ 1.8 at d = 9). Run with normalized GD.",
-        instances=problem_spec_strategy(
-            "equal-scores",
-            (2, 6),
-            (2, 8),
-            (0, 3),
-            overparameterized=True,
-            extra={"init_seed": _seeds},
-        ),
+        instances=_EQUAL_SCORES_SPECS,
         check=check_equal_scores_large_init,
         expected=Expected.FAILS,
         samples=(EQUAL_SCORES_RANDOM_INIT_CE,),
