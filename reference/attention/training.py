@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +37,29 @@ Projection = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 # number of trailing axes that make up one parameter (matrices: 2, vectors: 1)
 _PARAM_NDIM = {"W": 2, "K": 2, "Q": 2, "p": 1, "v": 1}
+
+
+class StepRule(Protocol):
+    """An update rule other than (normalized) GD, e.g. mirror descent, Polyak, SignGD, Adam.
+
+    ``rule(params, grads, it=, eta=, risk=, ndim=) -> new params``: every array carries the
+    leading batch axes of the runs, ``risk`` is the current loss per run (B,), ``ndim[name]``
+    the number of trailing axes of one parameter. ``scale_invariant`` is True when the rule
+    only uses each run's gradient direction (then the trainer may pass the log-space scaled
+    gradient, which survives saturation); False makes it pass the true gradient. A rule may
+    keep state (e.g. Adam's moments): use one instance per training call.
+    """
+
+    scale_invariant: bool
+
+    def __call__(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], *,
+                 it: int, eta: float, risk: np.ndarray,
+                 ndim: Mapping[str, int]) -> dict[str, np.ndarray]: ...
+
+
+def param_ndim(name: str) -> int:
+    """Trailing axes of the parameter called ``name`` (W, K, Q: 2; p, v: 1)."""
+    return _PARAM_NDIM[name]
 
 
 @dataclass(frozen=True)
@@ -209,6 +232,7 @@ def descend(
     lr_schedule: Callable[[int], float] | None = None,
     lr_scale: Mapping[str, float] | None = None,
     ngd_eps: float | None = None,
+    rule: StepRule | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray, Any]:
     """The one descent loop behind every trainer.
 
@@ -218,9 +242,13 @@ def descend(
     named parameters (e.g. a faster head in joint training). ``ngd_eps`` reproduces the official
     notebooks' step g / (||g||_F + eps) on the raw gradient, which freezes once ||g|| << eps
     (an artifact of that implementation, not of normalized GD); None (the default) takes the
-    exact direction. Returns (final params, checkpoints, history, risk history, last evaluation).
+    exact direction. ``rule`` (a ``StepRule``) replaces the GD update altogether (``normalized``,
+    ``ngd_eps`` and ``lr_scale`` then do not apply). Returns (final params, checkpoints, history,
+    risk history, last evaluation).
     """
     steps = _validate_schedule(steps, lr)
+    if rule is not None and not callable(rule):
+        raise ProblemError("rule", f"must be a StepRule or None, got {type(rule).__name__}")
     wanted = [0, steps] if checkpoints is None else [int(c) for c in checkpoints]
     cps = np.unique(np.clip(np.array(wanted, dtype=int), 0, steps))
     if cps.size == 0 or cps[-1] != steps:
@@ -240,6 +268,12 @@ def descend(
         if it == steps:
             break
         eta = lr if lr_schedule is None else lr * lr_schedule(it)
+        if rule is not None:
+            current = rule(current, grads, it=it, eta=eta, risk=np.asarray(ev.risk),
+                           ndim=_PARAM_NDIM)
+            if project is not None:
+                current = project(current)
+            continue
         for k, g in grads.items():
             if normalized and ngd_eps is not None:
                 axes = tuple(range(-_PARAM_NDIM[k], 0))
@@ -300,6 +334,7 @@ def train_W(
     project: Projection | None = None,
     lr_schedule: Callable[[int], float] | None = None,
     ngd_eps: float | None = None,
+    rule: StepRule | None = None,
 ) -> TrainResult:
     """(Normalized) GD on L(W), batched over runs: W0 has shape (B, d, d); data may be shared
     (n, T, d) or per run (B, n, T, d). ``head`` is a Head or the vector v of a linear head.
@@ -308,7 +343,7 @@ def train_W(
     Inputs are validated first (ProblemError naming the field: shapes, dtypes, steps, lr, loss,
     checkpoints). A non-finite result (NaN or inf weights, e.g. logits that overflow on data of
     size 1e150 or with an absurd step size) is returned as computed; ``TrainResult.finite`` and
-    ``require_finite_result`` say so."""
+    ``require_finite_result`` say so. ``rule`` replaces the GD update (see ``StepRule``)."""
     X, Y, Z = _check_data(X, Y, Z)
     h = _check_head(head, X.shape[-1])
     W0 = _check_param("W0", W0, (X.shape[-1], Z.shape[-1]))
@@ -321,7 +356,8 @@ def train_W(
                        Z=_batch("Z", Z, 2),
                        head=_batch("head", np.asarray(getattr(h, "v", np.zeros(1))), 1))
     values = _token_values(X, h)
-    scaled = normalized and ngd_eps is None
+    scaled = (normalized and ngd_eps is None if rule is None
+              else bool(getattr(rule, "scale_invariant", False)))
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         g, ev = grad_W(X, Y, par["W"], Z, h, loss, values, scaled=scaled)
@@ -337,6 +373,7 @@ def train_W(
         project=project,
         lr_schedule=lr_schedule,
         ngd_eps=ngd_eps,
+        rule=rule,
     )
     return _result(*out)
 
@@ -357,10 +394,12 @@ def train_KQ(
     checkpoints: Iterable[int] | None = None,
     project: Projection | None = None,
     lr_schedule: Callable[[int], float] | None = None,
+    rule: StepRule | None = None,
 ) -> TrainResult:
     """(Normalized) GD on L(K Q^T) with K and Q normalized separately (official code), optional
     ridge lam (||K||^2 + ||Q||^2) (the official code uses lam = float64 eps). History holds K, Q.
-    Inputs are validated as in ``train_W``; K0 (..., d, m) and Q0 (..., d_z, m)."""
+    Inputs are validated as in ``train_W``; K0 (..., d, m) and Q0 (..., d_z, m). ``rule``
+    replaces the GD update (see ``StepRule``)."""
     X, Y, Z = _check_data(X, Y, Z)
     h = _check_head(head, X.shape[-1])
     K0 = as_real_array("K0", K0, ndim=(2, 3))
@@ -375,11 +414,11 @@ def train_KQ(
                        Y=_batch("Y", Y, 1), Z=_batch("Z", Z, 2),
                        head=_batch("head", np.asarray(getattr(h, "v", np.zeros(1))), 1))
     values = _token_values(X, h)
+    scaled = (normalized if rule is None else bool(getattr(rule, "scale_invariant", False)))
+    scaled = scaled and not ridge
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
-        gK, gQ, ev = grad_KQ(
-            X, Y, par["K"], par["Q"], Z, h, loss, values, scaled=normalized and not ridge
-        )
+        gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values, scaled=scaled)
         if ridge:
             gK = gK + 2 * ridge * par["K"]
             gQ = gQ + 2 * ridge * par["Q"]
@@ -394,6 +433,7 @@ def train_KQ(
         checkpoints=checkpoints,
         project=project,
         lr_schedule=lr_schedule,
+        rule=rule,
     )
     return _result(*out)
 
