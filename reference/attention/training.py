@@ -233,6 +233,7 @@ def descend(
     lr_scale: Mapping[str, float] | None = None,
     ngd_eps: float | None = None,
     rule: StepRule | None = None,
+    ndim: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray, Any]:
     """The one descent loop behind every trainer.
 
@@ -243,9 +244,15 @@ def descend(
     notebooks' step g / (||g||_F + eps) on the raw gradient, which freezes once ||g|| << eps
     (an artifact of that implementation, not of normalized GD); None (the default) takes the
     exact direction. ``rule`` (a ``StepRule``) replaces the GD update altogether (``normalized``,
-    ``ngd_eps`` and ``lr_scale`` then do not apply). Returns (final params, checkpoints, history,
-    risk history, last evaluation).
+    ``ngd_eps`` and ``lr_scale`` then do not apply). ``ndim`` gives the number of trailing axes
+    of parameters not named W, K, Q (2) or p, v (1), e.g. {"Wh": 3} for stacked heads, which are
+    then normalized as one parameter. Returns (final params, checkpoints, history, risk history,
+    last evaluation).
     """
+    ndims = {**_PARAM_NDIM, **(dict(ndim) if ndim is not None else {})}
+    unknown = sorted(set(params) - set(ndims))
+    if unknown:
+        raise ProblemError("ndim", f"no number of axes given for parameter(s) {unknown}")
     steps = _validate_schedule(steps, lr)
     if rule is not None and not callable(rule):
         raise ProblemError("rule", f"must be a StepRule or None, got {type(rule).__name__}")
@@ -270,16 +277,16 @@ def descend(
         eta = lr if lr_schedule is None else lr * lr_schedule(it)
         if rule is not None:
             current = rule(current, grads, it=it, eta=eta, risk=np.asarray(ev.risk),
-                           ndim=_PARAM_NDIM)
+                           ndim=ndims)
             if project is not None:
                 current = project(current)
             continue
         for k, g in grads.items():
             if normalized and ngd_eps is not None:
-                axes = tuple(range(-_PARAM_NDIM[k], 0))
+                axes = tuple(range(-ndims[k], 0))
                 g = g / (np.sqrt(np.sum(g * g, axis=axes, keepdims=True)) + ngd_eps)
             elif normalized:
-                g = _unit(g, _PARAM_NDIM[k])
+                g = _unit(g, ndims[k])
             current[k] -= (eta if lr_scale is None else eta * lr_scale.get(k, 1.0)) * g
         if project is not None:
             current = project(current)
