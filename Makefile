@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml Makefile
 check: $(STAMP)
 	$(BIN)/attnsvm check
 
+# Two pytest workers (one per core; BLAS pinned to one thread each); a file's tests share a worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check attnsvm reference symbolic properties tests benchmarks
