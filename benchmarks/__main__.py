@@ -1,7 +1,8 @@
 """Run every ratio benchmark (``python -m benchmarks [--quick] [NAMES...]``); print and save JSON.
 
 The results go to ``benchmarks/results.json`` (``--quick``: ``benchmarks/results-quick.json``;
-``--out`` overrides). Progress and each ratio are printed to stderr as they finish.
+``--out`` overrides); naming benchmarks replaces their entries there and keeps the others.
+Progress and each ratio are printed to stderr as they finish.
 
 Each module ``benchmarks/bench_*.py`` exposes ``run(quick: bool) -> dict`` and measures the suite
 against the baseline a user would otherwise run, side by side in this process (DESIGN.md,
@@ -40,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     out = args.out or Path(benchmarks.__path__[0]) / (
         "results-quick.json" if args.quick else "results.json")
+    # Running some benchmarks updates their entries and keeps the others' (earlier runs).
     results: dict = {}
+    if args.names and out.exists():
+        try:
+            results = {k: v for k, v in json.loads(out.read_text()).items() if k in names}
+        except (json.JSONDecodeError, AttributeError):
+            results = {}
     t_all = time.perf_counter()
     for name in args.names or names:
         module = importlib.import_module(f"benchmarks.{name}")

@@ -8,13 +8,16 @@ Frobenius: ``attnsvm.reference.svm.frobenius.solve_att_svm(problem, "opt")`` aga
 solved with ``solver=cp.CLARABEL`` (named explicitly) at Clarabel's default tolerances; the
 baseline's time is model construction + solve (Clarabel's own solve time is reported too). Its
 objective is checked against ours (||W||_F², 1e-6 relative). Curves: time vs constraints
-K = n(T−1) at fixed d, and time vs d at fixed K. Nuclear (``svm.nuclear.solve_nuclear_svm``):
+K = n(T−1) at d = 64 (up to K = 10^4, past d² = 4096: the rank-deficient regime) and d = 128,
+and time vs d at K = 2000 and at K = 10^4. ``summary["baseline_stops_finishing"]`` records the
+largest size the baseline finished and the smallest it did not (timeout, failure or skip, with
+the reason). Nuclear (``svm.nuclear.solve_nuclear_svm``):
 ours only (``bench_svm_nuc`` holds the nuclear ratios), time vs d and vs K.
 
 Every measurement runs in a child process (forkserver) with a wall-clock cap (killed and recorded as
 "timeout" past it) under ``threadpool_limits(1)``; the baseline is skipped, with the reason in
 the output, at every size at least as large (K·d²) as one where it took more than
-``CAPS[quick]["skip_after"]`` (60 s; 6 s in quick mode) or hit its cap (not after an
+``CAPS[quick]["skip_after"]`` (60 s; 7.5 s in quick mode) or hit its cap (not after an
 infeasible status, which is an answer); a curve stops after a
 point where ours times out. A line is printed (stderr) before and
 after every measurement, so nothing runs for minutes silently.
@@ -31,29 +34,33 @@ import time
 import traceback
 from typing import Any
 
-#: (n, T, d) curves. Frobenius: constraints at d = 64 (T = 21, K = 20 n); d at n = 100, T = 21.
+#: (n, T, d) curves. Frobenius: constraints at d = 64 (T = 21, K = 20 n, past d² = 4096 from
+#: n = 205 on), and at d = 128; d at K = 2000 (n = 100) and at K = 10^4 (n = 500).
 FULL = {
     "fro_constraints": [(25, 21, 64), (50, 21, 64), (100, 21, 64), (200, 21, 64),
                         (300, 21, 64), (400, 21, 64), (500, 21, 64)],
     "fro_constraints_d128": [(300, 21, 128), (500, 21, 128)],
-    "fro_d": [(100, 21, 16), (100, 21, 32), (100, 21, 48), (100, 21, 96), (100, 21, 128),
-              (100, 21, 256)],
+    "fro_d": [(100, 21, 24), (100, 21, 32), (100, 21, 48), (100, 21, 64), (100, 21, 96),
+              (100, 21, 128), (100, 21, 256)],
+    "fro_d_1e4": [(500, 21, 64), (500, 21, 96), (500, 21, 128), (500, 21, 192)],
     "nuc_d": [(20, 16, 16), (20, 16, 32), (20, 16, 64), (20, 16, 128), (20, 16, 256),
               (20, 16, 384)],
     "nuc_constraints": [(20, 16, 32), (50, 16, 32), (100, 16, 32), (200, 16, 32),
                         (400, 16, 32)],
 }
 QUICK = {
-    "fro_constraints": [(25, 21, 32), (50, 21, 32), (100, 21, 32)],
+    # d = 20: K = 1000 and 2000 are past d² = 400 (the rank-deficient regime, scaled down)
+    "fro_constraints": [(25, 21, 20), (50, 21, 20), (100, 21, 20)],
     "fro_d": [(25, 21, 16), (25, 21, 48), (25, 21, 128)],
     "nuc_d": [(20, 16, 16), (20, 16, 32), (20, 16, 64)],
     "nuc_constraints": [(50, 16, 32), (100, 16, 32)],
 }
 CAPS = {  # wall-clock caps per measurement (s): ours, baseline; the baseline is not run at a
     # size whose K·d² (nonzeros of its constraint matrix) reaches that of a size where it took
-    # longer than "skip_after" or failed
+    # longer than "skip_after" (half its cap: its time grows at least linearly in K·d², so the
+    # next size of a curve, twice as large or more, would pass the cap) or failed
     False: {"ours": 120.0, "baseline": 120.0, "skip_after": 60.0},
-    True: {"ours": 20.0, "baseline": 15.0, "skip_after": 6.0},
+    True: {"ours": 20.0, "baseline": 15.0, "skip_after": 7.5},
 }
 OBJECTIVE_RTOL = 1e-6
 TARGET_RATIO = 5.0
@@ -204,7 +211,8 @@ def _fro_point(n: int, T: int, d: int, caps: dict[str, float],
     if ours["ok"]:
         c = ours["certificate"]
         _log(f"    ours {ours['seconds']:.3f} s, certified: min margin {c['min_margin']:.12f}, "
-             f"KKT {c['kkt_residual']:.1e}, gap {c['duality_gap']:.1e} ({ours['method']}"
+             f"KKT {c['kkt_residual']:.1e}, gap {c['duality_gap']:.1e} ({ours['method']}, "
+             f"{ours['iterations']} exchanges, support {ours['support']} of K={K}, d²={d * d}"
              f"{', fallbacks ' + ','.join(ours['fallbacks']) if ours['fallbacks'] else ''})")
     else:
         _log(f"    ours FAILED: {ours['error']}")
@@ -303,7 +311,19 @@ def _summary(fro: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
               if r["constraints"] >= 10_000 and "ours" in r]
     certified = [r for r in at_1e4 if r["ours"]["ok"]]
     best = min((r["our_seconds"] for r in certified), default=None)
+    finished = [r for rows in fro.values() for r in rows if r.get("baseline_seconds") is not None]
+    not_finished = [r for rows in fro.values() for r in rows
+                    if "ours" in r and r.get("baseline_seconds") is None]
+    size = lambda r: (r["constraints"] * r["d"] ** 2, r["constraints"])  # noqa: E731
+    last = max(finished, key=size, default=None)
+    first = min(not_finished, key=size, default=None)
     return {
+        "baseline_stops_finishing": {
+            "largest_finished": None if last is None else {
+                k: last[k] for k in ("n", "T", "d", "constraints", "baseline_seconds")},
+            "smallest_not_finished": None if first is None else {
+                k: first[k] for k in ("n", "T", "d", "constraints", "baseline_reason")},
+        },
         "largest_both_finish": None if largest is None else {
             k: largest[k] for k in ("n", "T", "d", "constraints", "our_seconds",
                                     "baseline_seconds", "ratio", "objectives_agree")},

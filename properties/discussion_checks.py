@@ -7,9 +7,12 @@ sources, tolerances and protocols live), plus the claim-specific premises they u
   exponential bound, and at small beta Delta the fixed point is a metastable average;
 * in-context learning by one GD step (von Oswald et al., arXiv 2212.07677): the constructed
   linear self-attention layer predicts exactly what one GD step predicts; with softmax it does not;
+  a layer trained on regression tasks predicts like GD with the best step, and its weights match
+  the construction up to the layer's symmetries;
 * limits of one softmax-attention layer: the convex-hull bound (and a target outside the hull
-  that GD cannot fit), the dispersion bound and the 1/2 log T law of the logit scale that a sharp
-  selection needs;
+  that GD cannot fit; likewise a permutation-equivariant sequence-to-sequence target, against the
+  universal approximation of Yun et al., arXiv 1912.10077, which needs depth), the dispersion
+  bound and the 1/2 log T law of the logit scale that a sharp selection needs;
 * agreement of the symbolic derivations ``hopfield-energy``, ``icl-gd``, ``attention-limits``
   with these reference computations.
 
@@ -231,6 +234,55 @@ def check_icl_softmax(instance: Instance, tol: Tol, protocol: Protocol) -> Evide
                   unscaled=float(np.linalg.norm(sm - gd) / np.linalg.norm(gd)))
 
 
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def check_icl_trained(instance: Instance, tol: Tol, protocol: Protocol) -> Evidence:
+    """A trained LSA layer matches one GD step with the best step eta*, and its weights match the
+    construction's up to the layer's symmetries.
+
+    ``icl.train_lsa`` (``steps`` Adam steps, step ``lr`` with cosine decay, ``batch`` fresh tasks
+    per step, init N(0, ``init_scale``²)); eta* = ``best_gd_eta`` and the comparison on
+    ``n_eval`` held-out tasks of another seed. Criteria, each divided by its tolerance:
+    1 - cos(predictions of the layer, of GD at eta*) over the tasks and 1 - the mean over tasks
+    of cos(d yhat / d x_q of the layer, of GD) (``one_minus_cos``); the relative Frobenius
+    distance of the invariant M (``effective_weights``) to eta*/N I (``weight_rel``); the even,
+    non-GD terms' size relative to ||M||_F (``nuisance``). gap = the largest quotient;
+    threshold 1."""
+    d, N = int(instance["d"]), int(instance["N"])
+    trained = icl.train_lsa(d, N, steps=protocol["steps"], batch=protocol["batch"],
+                            lr=protocol["lr"], seed=int(instance["seed"]),
+                            init_scale=protocol["init_scale"])
+    rng = np.random.default_rng(int(instance["seed"]) + 1)
+    xs, ys, xq, yq = icl.regression_tasks(rng, int(protocol["n_eval"]), N, d)
+    eta = icl.best_gd_eta(xs, ys, xq, yq)
+    w = trained.weights
+    pred_lsa, pred_gd = icl.lsa_predictions(w, xs, ys, xq), icl.gd_predictions(xs, ys, xq, eta)
+    sens_lsa, sens_gd = icl.lsa_sensitivities(w, xs, ys), icl.gd_sensitivities(xs, ys, eta)
+    cos_pred = _cosine(pred_lsa, pred_gd)
+    cos_sens = float(np.mean(np.sum(sens_lsa * sens_gd, axis=1)
+                             / (np.linalg.norm(sens_lsa, axis=1)
+                                * np.linalg.norm(sens_gd, axis=1))))
+    eff = icl.effective_weights(w, d)
+    target = eta / N * np.eye(d)
+    weight_rel = float(np.linalg.norm(eff.M - target) / np.linalg.norm(target))
+    nuisance = eff.nuisance / float(np.linalg.norm(eff.M))
+    gap = max((1.0 - cos_pred) / tol["one_minus_cos"], (1.0 - cos_sens) / tol["one_minus_cos"],
+              weight_rel / tol["weight_rel"], nuisance / tol["nuisance"])
+    return Evidence.judge(
+        gap, _NORMALISED,
+        details={k: plain(v) for k, v in dict(
+            cos_predictions=cos_pred, cos_sensitivities=cos_sens, eta_best=eta,
+            eta_layer=float(np.trace(eff.M)) / d * N, weight_rel=weight_rel,
+            nuisance=nuisance, mse_layer=float(np.mean((pred_lsa - yq) ** 2)),
+            mse_gd=float(np.mean((pred_gd - yq) ** 2)),
+            loss_first=float(trained.losses[0]), loss_last=float(trained.losses[-1])).items()},
+        note=f"cos(predictions) {cos_pred:.5f}, cos(sensitivities) {cos_sens:.5f}, eta* "
+             f"{eta:.4f} vs the layer's {float(np.trace(eff.M)) / d * N:.4f}, "
+             f"||M - eta*/N I|| / ||eta*/N I|| {weight_rel:.4f}, nuisance {nuisance:.4f}")
+
+
 # --------------------------------------------------------------------------------------------
 # limits of one layer
 
@@ -277,6 +329,28 @@ def check_hull_fit(instance: Instance, tol: Tol, protocol: Protocol) -> Evidence
                   respects_bound=bool(np.min(fit.losses) >= bound))
 
 
+
+
+def check_one_layer_universal(instance: Instance, tol: Tol, protocol: Protocol) -> Evidence:
+    """(naive) one softmax self-attention layer with a linear head, f(X)_k = v^T X^T
+    softmax(X W x_k), fits any continuous permutation-equivariant sequence-to-sequence target
+    on a finite input set (mean squared loss <= ``fit_tol``).
+
+    Target g(X)_k = max_t v^T x_t + margin for every token k (continuous, permutation
+    equivariant, outside every token's hull): the loss is at least margin^2 / 2 for every W.
+    The n T (input, token) pairs are fitted jointly by ``steps`` full-batch GD steps with step
+    ``lr`` from W = 0; gap = final loss; threshold ``fit_tol``.  Details: the lower bound."""
+    _, X, _, v = _hull_instance(instance)
+    n, T, d = X.shape
+    Xk = np.repeat(X, T, axis=0)  # pair (i, k): the tokens of input i, query x_ik
+    Zk = X.reshape(n * T, d)
+    _, hi = lm.hull_interval(Xk, v)
+    y = hi + float(instance["margin"])
+    fit = lm.fit_squared(Xk, Zk, v, y, steps=protocol["steps"], lr=protocol["lr"])
+    bound = lm.hull_loss_lower_bound(Xk, v, y)
+    return _judge(float(fit.losses[-1]), tol["fit_tol"], lower_bound=bound,
+                  initial_loss=float(fit.losses[0]), final_loss=float(fit.losses[-1]),
+                  respects_bound=bool(np.min(fit.losses) >= bound), pairs=n * T)
 
 
 def check_dispersion_bound(instance: Instance, tol: Tol, protocol: Protocol) -> Evidence:

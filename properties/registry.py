@@ -43,6 +43,13 @@ BUILTIN_MODULES = (
     "attnsvm.properties.claims.related",
     "attnsvm.properties.claims.discussion",
     "attnsvm.properties.claims.own_model",
+    "attnsvm.properties.claims.multihead",
+    "attnsvm.properties.claims.factorization",
+    "attnsvm.properties.claims.ntp",
+    "attnsvm.properties.claims.sequence",
+    "attnsvm.properties.claims.generalization",
+    "attnsvm.properties.claims.rates",
+    "attnsvm.properties.claims.geometry",
 )
 ENTRY_POINT_GROUP = "attnsvm.claims"
 DEFAULT_BUDGET = {"ci": 10, "dev": 50, "deep": 1000}

@@ -23,6 +23,11 @@ _MODULES = (
     "attnsvm.symbolic.hopfield_energy",
     "attnsvm.symbolic.icl_gd",
     "attnsvm.symbolic.attention_limits",
+    "attnsvm.symbolic.graph_svm_kkt",
+    "attnsvm.symbolic.satt_svm_dual",
+    "attnsvm.symbolic.kq_conservation",
+    "attnsvm.symbolic.lp_svm_dual",
+    "attnsvm.symbolic.mirror_descent",
 )
 
 

@@ -289,7 +289,8 @@ def test_mmts_local_global_joint_and_loss(quick_run: dict) -> None:
 # ----------------------------------------------------------------------------- figures
 PAPER_OF = {"local_convergence": "arXiv 2308.16898", "svm_rank": "arXiv 2308.16898",
             "global_fraction": "arXiv 2308.16898", "nonlinear_head": "arXiv 2308.16898",
-            "regularization_path": "arXiv 2308.16898", "mmts": "arXiv 2306.13596"}
+            "regularization_path": "arXiv 2308.16898", "mmts": "arXiv 2306.13596",
+            "ntp": "arXiv 2403.08081", "rates": "arXiv 2402.05738"}
 #: figures that draw a fraction or a mean over runs (and so must draw intervals)
 WITH_INTERVALS = ("local_convergence", "svm_rank", "global_fraction", "nonlinear_head")
 #: plain-text mathematics that belongs in mathtext ($...$)

@@ -40,7 +40,8 @@ from attnsvm.symbolic.registry import DERIVATIONS, get, names
 EXPECTED = {
     "att-svm-dual", "representer", "gradient", "softmax-saturation", "descent-condition",
     "variational-nuclear-norm", "feasibility", "normalized-gd", "fwp-linear-attention",
-    "policy-gradient-mbr", "hopfield-energy", "icl-gd", "attention-limits",
+    "policy-gradient-mbr", "hopfield-energy", "icl-gd", "attention-limits", "graph-svm-kkt",
+    "satt-svm-dual", "kq-conservation", "lp-svm-dual", "mirror-descent",
 }
 
 

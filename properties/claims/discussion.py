@@ -1,7 +1,8 @@
 """Claims of the discussion's open questions: modern Hopfield networks as attention (Ramsauer et
 al., arXiv 2008.02217), in-context learning as one gradient-descent step (von Oswald et al., arXiv
-2212.07677), and the limits of one softmax-attention layer (convex hull, dispersion, log T law),
-with the agreement of their symbolic derivations.
+2212.07677: the construction, and a trained layer), and the limits of one softmax-attention layer
+(convex hull, what one layer cannot approximate, dispersion, log T law), with the agreement of
+their symbolic derivations.
 
 One ``Claim`` record per claim; its check is ``properties.discussion_checks.check_<name>``.
 No module here imports torch or cvxpy; sympy is imported by the agreement checks when they run.
@@ -30,6 +31,9 @@ ICL = ("von Oswald, Niklasson, Randazzo, Sacramento, Mordvintsev, Zhmoginov, Vla
 ICL_ARXIV = "2212.07677"
 TFSVM = "Tarzanagh, Li, Thrampoulidis, Oymak, Transformers as Support Vector Machines"
 TFSVM_ARXIV = "2308.16898"
+YUN = ("Yun, Bhojanapalli, Rawat, Reddi, Kumar, Are Transformers universal approximators of "
+       "sequence-to-sequence functions?")
+YUN_ARXIV = "1912.10077"
 
 _hopfield_fields = {"d": st.integers(2, 32), "N": st.integers(2, 12),
                     "beta": st.floats(0.05, 50.0), "M": st.floats(0.2, 3.0)}
@@ -149,6 +153,32 @@ CLAIMS = [
         protocol={"n_queries": 8},
         budget={"ci": 6, "dev": 30, "deep": 300},
     ),
+    Claim(
+        id="icl.trained-lsa-matches-gd",
+        source=Source(ICL, ICL_ARXIV, "Sec. 3 (a single linear self-attention layer trained on "
+                      "random linear-regression tasks, d = 10, N = 10, x ~ U(-1, 1)^d, "
+                      "w ~ N(0, I), compared with one GD step at the best learning rate: "
+                      "prediction differences, cosine of the models' input sensitivities; the "
+                      "trained weights resemble the construction up to its symmetries; Fig. 2)"),
+        statement="An LSA layer (W_K, W_Q, W_V, P trained by Adam on fresh regression tasks; "
+                  "CPU scale: d = 10, N = 10, 150 steps of 1024 tasks) predicts like one GD step "
+                  "from 0 with the best step eta*: cosine of the predictions over held-out "
+                  "tasks and mean cosine of the input sensitivities d yhat / d x_q >= 0.99; and "
+                  "its weights match the construction up to the layer's symmetries: the "
+                  "invariant M = -(PV_yy K_xx + PV_yx K_yx^T) is within 10% (Frobenius) of "
+                  "eta*/N I, and the non-GD terms are below 15% of ||M||."
+                  " Instances: d in [2, 10], N in [5, 20], a seed (training and held-out tasks "
+                  "from it).",
+        instances=_instance(d=st.integers(2, 10), N=st.integers(5, 20)),
+        check=dc.check_icl_trained,
+        expected="open",
+        samples=({"seed": 0, "d": 10, "N": 10},),
+        tolerances={"one_minus_cos": 0.01, "weight_rel": 0.1, "nuisance": 0.15},
+        protocol={"steps": 150, "batch": 1024, "lr": 0.05, "init_scale": 0.1,
+                  "n_eval": 10000},
+        budget={"ci": 0, "dev": 3, "deep": 20},
+        shrink=False,
+    ),
     # -------------------------------------------------------------------------------- limits
     Claim(
         id="limits.convex-hull",
@@ -184,6 +214,30 @@ CLAIMS = [
         tolerances={"fit_tol": 1e-3},
         protocol={"steps": 300, "lr": 1.0},
         budget={"ci": 4, "dev": 20, "deep": 200},
+    ),
+    Claim(
+        id="limits.one-layer-not-universal",
+        source=Source(YUN, YUN_ARXIV, "abstract: Transformers (stacks of self-attention and "
+                      "token-wise feed-forward layers) approximate any continuous permutation-"
+                      "equivariant sequence-to-sequence function with compact support, the "
+                      "self-attention layers computing a contextual mapping; the construction "
+                      "uses hardmax attention and depth — a limit for one softmax layer with a "
+                      "linear head (the convex-hull bound of TF-SVM's one-layer model)",
+                      confirmed=True),
+        statement="(naive) one softmax self-attention layer with a linear head, f(X)_k = "
+                  "v^T X^T softmax(X W x_k), fits any continuous permutation-equivariant "
+                  "sequence-to-sequence target on a finite input set: GD on W brings the mean "
+                  "squared loss to <= 1e-3."
+                  " Instances: n inputs of T Gaussian tokens, target g(X)_k = max_t v^T x_t + "
+                  "margin (margin > 0) for every token k.",
+        instances=_instance(n=st.integers(1, 5), T=st.integers(2, 6), d=st.integers(2, 6),
+                            token_scale=st.floats(0.5, 2.0), margin=st.floats(0.1, 1.0)),
+        check=dc.check_one_layer_universal,
+        expected="fails",
+        samples=({"seed": 0, "n": 3, "T": 4, "d": 4, "token_scale": 1.0, "margin": 0.5},),
+        tolerances={"fit_tol": 1e-3},
+        protocol={"steps": 300, "lr": 1.0},
+        budget={"ci": 2, "dev": 20, "deep": 200},
     ),
     Claim(
         id="limits.dispersion-bound",

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "attnsvm.properties.cli.claims_cmds",
     "attnsvm.properties.cli.reproduce_cmd",
     "attnsvm.properties.cli.inspect_cmd",
+    "attnsvm.properties.cli.ntp_cmd",
 )
 
 

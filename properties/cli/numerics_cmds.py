@@ -55,6 +55,9 @@ def _out_of_memory(what: str) -> BadInput:
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="paper", show_default=True)
 @click.option("--gap", type=float, default=1e-3, show_default=True, help="near-tie score gap")
 @click.option("--self-attention", is_flag=True, help="queries z_i = x_i1 instead of random")
+@click.option("--attention", type=click.Choice(["causal", "full"]), default=None,
+              help="write a sequence problem (Gaussian tokens, a label per position, no Z) and "
+              "report its optimal tokens under this mask")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 def make_problem_cmd(
@@ -65,6 +68,7 @@ def make_problem_cmd(
     family: str,
     gap: float,
     self_attention: bool,
+    attention: str | None,
     out: str,
     as_json: bool,
 ) -> int:
@@ -76,6 +80,8 @@ def make_problem_cmd(
             raise BadInput(f"{name} must be >= {low}, got {value}")
     check_memory("make-problem", make_problem_bytes(n, T, d),
                  f"a problem with n = {n}, T = {T}, d = {d}")
+    if attention is not None:
+        return _make_sequence(n, T, d, seed, family, self_attention, attention, out, as_json)
     kwargs: dict[str, object] = {"self_attention": self_attention}
     if family == "near-tie":
         kwargs["gap"] = gap
@@ -121,6 +127,9 @@ def make_problem_cmd(
     default="logistic",
     show_default=True,
 )
+@click.option("--attention", type=click.Choice(["causal", "full"]), default=None,
+              help="train self-attention with this mask on a sequence file (every position a "
+              "query; --param W only)")
 @click.option("--json", "as_json", is_flag=True)
 def train_cmd(
     file: str,
@@ -132,6 +141,7 @@ def train_cmd(
     m: int | None,
     plain: bool,
     loss: str,
+    attention: str | None,
     as_json: bool,
 ) -> int:
     """Train attention on FILE.npz (normalized GD by default), batched over --runs inits.
@@ -149,6 +159,9 @@ def train_cmd(
         raise BadInput(f"--seed must be >= 0, got {seed}")
     if not Path(file).exists():
         raise BadInput(f"FILE: no such file: {file}")
+    if attention is not None:
+        return _train_sequence(file, attention, param, steps, lr, runs, seed, plain, loss,
+                               as_json)
     problem = load_problem(file)
     d = problem.d
     width = d if (param == "W" or m is None) else m
@@ -235,6 +248,82 @@ def _train(
             loss=loss,
         )
         return res, res.params["K"] @ np.swapaxes(res.params["Q"], -1, -2)
+
+
+
+def _make_sequence(n: int, T: int, d: int, seed: int, family: str, self_attention: bool,
+                   attention: str, out: str, as_json: bool) -> int:
+    """``make-problem --attention``: a seeded Gaussian sequence problem
+    (``self_attention.gaussian_sequence_problem``), saved without Z."""
+    from attnsvm.reference.attention.self_attention import gaussian_sequence_problem
+    from attnsvm.reference.svm.sequence import sequence_optimal_tokens
+
+    if family != "paper" or self_attention:
+        raise BadInput("--attention writes Gaussian sequence problems: --family and "
+                       "--self-attention do not apply")
+    try:
+        problem = gaussian_sequence_problem(n, T, d, seed)
+    except MemoryError:
+        raise _out_of_memory("make-problem") from None
+    try:
+        path = problem.save(out)
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write {out} ({exc.strerror or exc})") from None
+    opt = sequence_optimal_tokens(problem, attention)
+    summary = {"path": str(path), "kind": "sequence", "attention": attention, "seed": seed,
+               "n": n, "T": T, "d": d, "opt": opt.tokens.tolist(), "tied_queries": len(opt.ties),
+               "degenerate_queries": len(opt.degenerate)}
+    if as_json:
+        emit_json(summary)
+    else:
+        emit_table("sequence problem written", ["field", "value"], list(summary.items()))
+    return 0
+
+
+def _train_sequence(file: str, attention: str, param: str, steps: int, lr: float, runs: int,
+                    seed: int, plain: bool, loss: str, as_json: bool) -> int:
+    """``train --attention``: batched (normalized) GD on masked self-attention
+    (``self_attention.train_self_attention``); the JSON of ``train`` with ``selected`` as n
+    lists of T tokens."""
+    from attnsvm.reference.attention.problem import SequenceProblem
+    from attnsvm.reference.attention.self_attention import (
+        self_attention_memory_bytes,
+        train_self_attention,
+    )
+
+    if param != "W":
+        raise BadInput("--attention trains W only (--param KQ is not available)")
+    problem = SequenceProblem.load(file)
+    n, T, d = problem.n, problem.T, problem.d
+    check_memory("train", self_attention_memory_bytes(n, T, d, runs) + 8 * runs * steps,
+                 f"training {runs} run(s) of self-attention on n = {n}, T = {T}, d = {d}")
+    t0 = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            res = train_self_attention(problem, uniform_init((runs, d, d), seed), attention,
+                                       steps=steps, lr=lr, normalized=not plain, loss=loss)
+    except MemoryError:
+        raise _out_of_memory("train") from None
+    require_finite_result(res, problem.X, None, lr, steps)
+    seconds = time.perf_counter() - t0
+    Ws = res.params["W"]
+    best = res.probs.max(axis=-1).reshape(runs, n, T)
+    out = {
+        "param": "W", "attention": attention, "steps": steps, "lr": lr, "normalized": not plain,
+        "loss": loss, "seconds": seconds,
+        "runs": [{"W": Ws[b].tolist(), "norm": _norm(Ws[b]),
+                  "selected": res.selected[b].reshape(n, T).tolist(),
+                  "min_max_prob": float(best[b].min())} for b in range(runs)],
+    }
+    require_finite("result", out, "the trained weights are not representable in float64")
+    if as_json:
+        emit_json(out)
+    else:
+        emit_table(
+            f"{'normalized' if not plain else 'plain'} GD on {attention} self-attention, "
+            f"{steps} steps, {seconds:.3g} s", ["run", "||W||_F", "selected", "min max prob"],
+            [(b, r["norm"], r["selected"], r["min_max_prob"]) for b, r in enumerate(out["runs"])])
+    return 0
 
 
 COMMANDS = [make_problem_cmd, train_cmd]

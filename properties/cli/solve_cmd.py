@@ -57,12 +57,19 @@ def solve_memory_bytes(problem: Any, norm: str) -> int:
     words = 5 * K * K + 4 * explicit + 4 * n * T * d
     if norm == "nuc":
         words += 16 * (2 * d) ** 2 + 4 * K * K
+    if norm == "lp":  # the dense rows vec(a_k z_k^T) (dual method, cvxpy fallback)
+        words += 4 * K * d * d
     return 8 * words
 
 
-def solve_solution(problem: Any, select: str, norm: str) -> SVMSolution:
-    """Dispatch to the structured Frobenius solver or the nuclear-norm solver."""
+def solve_solution(problem: Any, select: str, norm: str, p: float | None = None) -> SVMSolution:
+    """Dispatch to the structured Frobenius solver, the nuclear-norm solver or the ℓp-AttSVM
+    solver (``norm="lp"`` with exponent ``p``, arXiv 2410.14581)."""
     alpha = resolve_selection(problem, select)
+    if norm == "lp":
+        from attnsvm.reference.svm.lp import solve_lp_svm
+
+        return solve_lp_svm(problem, p, alpha)
     if norm == "fro":
         from attnsvm.reference.svm.frobenius import solve_att_svm
 
@@ -88,29 +95,40 @@ def solution_payload(problem: Any, sol: SVMSolution) -> dict[str, Any]:
         "support": [[int(i), int(t)] for i, t in sol.support],
         "locally_optimal": bool(is_locally_optimal(problem, sol.select, solution=sol)),
         "seconds": float(sol.seconds),
+        **({"p": sol.extra["p"]} if sol.norm == "lp" else {}),
     }
 
 
 @click.command("solve")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--norm", type=click.Choice(["fro", "nuc"]), default="fro", show_default=True,
-              help="Frobenius Att-SVM (W) or nuclear-norm Att-SVM⋆ ((K, Q)).")
+@click.option("--norm", type=click.Choice(["fro", "nuc", "lp"]), default="fro", show_default=True,
+              help="Frobenius Att-SVM (W), nuclear-norm Att-SVM⋆ ((K, Q)) or the entrywise "
+              "ℓp-AttSVM of mirror descent (needs --p).")
+@click.option("--p", "p_text", default=None, metavar="P",
+              help="Exponent of --norm lp: a number >= 1 or 'inf' (JSON adds \"p\").")
 @click.option("--select", default="opt", show_default=True,
               help="'opt' (argmax score; ties are refused) or token indices 'i0,i1,...'.")
+@click.option("--attention", type=click.Choice(["causal", "full"]), default=None,
+              help="Solve the SAtt-SVM of a sequence file (Y of shape (n, T), no Z) under "
+              "this mask; the default is cross-attention (a file with Z).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def solve(file: str, norm: str, select: str, as_json: bool) -> int:
+def solve(file: str, norm: str, select: str, p_text: str | None, attention: str | None,
+          as_json: bool) -> int:
     """Solve Att-SVM_α for FILE.npz and print W, its certificate and the support tokens.
 
     Exit 0 optimal, 2 bad input, 3 infeasible (proved exactly), 4 infeasible at working
     precision (may be feasible with a huge ||W||).
 
     Example: attnsvm solve p.npz --norm nuc --select 0,2,1 --json"""
+    p = _exponent(norm, p_text)
+    if attention is not None:
+        return solve_sequence(file, attention, norm, select, as_json)
     problem = load_problem(file)
     check_memory("problem", solve_memory_bytes(problem, norm),
                  f"solving Att-SVM ({norm}) with n(T-1) = {problem.n * (problem.T - 1)} rows")
     try:
         with np.errstate(all="ignore"):  # every result is certified; warnings are noise here
-            sol = solve_solution(problem, select, norm)
+            sol = solve_solution(problem, select, norm, p)
     except InfeasibleSVM as exc:
         return report_infeasible(exc)
     except MemoryError:
@@ -126,7 +144,7 @@ def solve(file: str, norm: str, select: str, as_json: bool) -> int:
     shown = ", ".join(f"{s:.4g}" for s in sv[:8]) + (" ..." if len(sv) > 8 else "")
     rows = [
         ("status", payload["status"]),
-        ("norm", norm),
+        ("norm", norm if p is None else f"lp (p = {p:g})"),
         ("select", ",".join(str(t) for t in payload["select"])),
         ("objective ||W||", payload["objective"]),
         ("rank (rel. 1e-6)", payload["rank"]),
@@ -141,6 +159,96 @@ def solve(file: str, norm: str, select: str, as_json: bool) -> int:
     ]
     emit_table(f"Att-SVM ({norm}) for {file}", ["quantity", "value"], rows)
     return 0
+
+
+
+def solve_sequence(file: str, attention: str, norm: str, select: str, as_json: bool) -> int:
+    """``solve --attention causal|full``: the certified SAtt-SVM_α of a sequence file (TF-SVM's
+    sequence-to-sequence extension, ``reference.svm.sequence``), with the JSON of the
+    cross-attention solve (``select`` as n lists of T tokens, ``support`` as (i, k, t)) plus
+    ``attention`` and ``degenerate_queries`` (causal position 0: no constraint). Same exit
+    codes."""
+    from attnsvm.reference.attention.problem import SequenceProblem
+    from attnsvm.reference.svm.sequence import solve_satt_svm
+
+    if norm not in ("fro", "nuc"):
+        raise ProblemError("norm", f"--norm {norm} is not available with --attention (fro, nuc)")
+    problem = SequenceProblem.load(file)
+    rows = problem.n * problem.T * (problem.T - 1)
+    check_memory("problem", solve_memory_bytes(
+        _Shape(problem.n * problem.T, problem.T, problem.d), norm),
+        f"solving SAtt-SVM ({norm}) with up to n T (T-1) = {rows} rows")
+    try:
+        with np.errstate(all="ignore"):
+            sol = solve_satt_svm(problem, attention, select, norm)
+    except InfeasibleSVM as exc:
+        return report_infeasible(exc)
+    except MemoryError:
+        raise ProblemError("problem", "out of memory while solving (the estimate was below "
+                           f"the {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB budget)") from None
+    with np.errstate(all="ignore"):
+        payload = solution_payload_sequence(problem, sol, attention)
+    require_finite("solution", payload, "the solution is not representable in float64")
+    if as_json:
+        emit_json(payload)
+        return 0
+    emit_table(f"SAtt-SVM ({attention}, {norm}) for {file}", ["quantity", "value"], [
+        ("status", payload["status"]), ("attention", attention), ("norm", norm),
+        ("objective ||W||", payload["objective"]), ("rank (rel. 1e-6)", payload["rank"]),
+        ("min margin", payload["min_margin"]), ("KKT residual", payload["kkt_residual"]),
+        ("duality gap (rel.)", payload["duality_gap"]),
+        ("constraint rows", sol.constraints.K),
+        ("degenerate queries", payload["degenerate_queries"]),
+        ("support rows", len(payload["support"])),
+        ("locally optimal", payload["locally_optimal"]), ("solver", sol.method),
+        ("seconds", payload["seconds"]),
+    ])
+    return 0
+
+
+def _exponent(norm: str, p_text: str | None) -> float | None:
+    """The validated --p of --norm lp (ProblemError('p') for a bad value, for --p without
+    --norm lp, and for --norm lp without --p)."""
+    if norm != "lp":
+        if p_text is not None:
+            raise ProblemError("p", f"--p applies to --norm lp only (got --norm {norm})")
+        return None
+    if p_text is None:
+        raise ProblemError("p", "--norm lp needs --p P (a number >= 1 or 'inf')")
+    from attnsvm.reference.svm.lp import check_p
+
+    return check_p(p_text)
+
+
+class _Shape:
+    """The sizes ``solve_memory_bytes`` reads (n inputs, T tokens, d), for the stacked queries
+    of a sequence problem (n T queries over T tokens) without building them."""
+
+    def __init__(self, n: int, T: int, d: int) -> None:
+        self.n, self.T, self.d = n, T, d
+
+
+def solution_payload_sequence(problem: Any, sol: SVMSolution, attention: str) -> dict[str, Any]:
+    """The JSON object of ``solve`` for a sequence problem (see ``solve_sequence``)."""
+    from attnsvm.reference.svm.sequence import query_positions, sequence_locally_optimal
+
+    return {
+        "status": "optimal",
+        "attention": attention,
+        "norm": sol.norm,
+        "select": np.asarray(sol.select, dtype=np.int64).reshape(problem.n, problem.T).tolist(),
+        "W": sol.W.tolist(),
+        "objective": float(sol.objective),
+        "singular_values": [float(s) for s in sol.singular_values],
+        "rank": int(sol.rank),
+        "min_margin": float(sol.min_margin),
+        "kkt_residual": float(sol.kkt_residual),
+        "duality_gap": float(sol.duality_gap),
+        "support": query_positions(np.asarray(sol.support), problem.T).tolist(),
+        "degenerate_queries": int(sol.extra.get("degenerate_queries", 0)),
+        "locally_optimal": bool(sequence_locally_optimal(problem, sol)),
+        "seconds": float(sol.seconds),
+    }
 
 
 COMMANDS = [solve]

@@ -19,6 +19,8 @@ from attnsvm.properties.reproduce import (
     local_convergence,
     mmts,
     nonlinear_head,
+    ntp,
+    rates,
     regularization_path,
     svm_rank,
 )
@@ -31,6 +33,8 @@ EXPERIMENTS: dict[str, ModuleType] = {
     "nonlinear_head": nonlinear_head,
     "regularization_path": regularization_path,
     "mmts": mmts,
+    "ntp": ntp,
+    "rates": rates,
 }
 
 __all__ = ["EXPERIMENTS"]

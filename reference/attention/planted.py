@@ -12,6 +12,12 @@ input's is a noise token.
 
 ``planted_split`` draws the training and the held-out inputs from one generator (training first),
 so one seed fixes both; the same distribution, labels flipped at the same rate.
+
+Signal-to-noise ratio: ``snr`` = ||(mu, kappa)|| / (sigma sqrt(d)), the norm of the signal part
+of the signal token over the typical norm of a noise token (the ratio of the norms of signal and
+noise tokens that Magen et al., arXiv 2410.07746, call the SNR). ``planted_split(..., snr=s)``
+sets mu = kappa = s sigma sqrt(d / 2) (``signal_strength``), so the SNR is set by mu, d (and
+sigma), and the other noise tokens number T - 1.
 """
 
 from __future__ import annotations
@@ -42,6 +48,24 @@ class PlantedSplit:
     flipped_train: np.ndarray
     flipped_test: np.ndarray
 
+    @property
+    def clean_train(self) -> np.ndarray:
+        """The clean labels y of the training inputs (the observed Y with the flips undone)."""
+        return np.where(self.flipped_train, -self.train.Y, self.train.Y)
+
+    @property
+    def clean_test(self) -> np.ndarray:
+        """The clean labels y of the held-out inputs."""
+        return np.where(self.flipped_test, -self.test.Y, self.test.Y)
+
+
+def signal_strength(snr: float, d: int, sigma: float) -> float:
+    """mu (= kappa) with ||(mu, kappa)|| / (sigma sqrt(d)) = ``snr``: snr sigma sqrt(d / 2)."""
+    snr = as_float("snr", snr, positive=True)
+    d = as_int("d", d, low=2)
+    sigma = as_float("sigma", sigma, positive=True)
+    return snr * sigma * float(np.sqrt(d / 2.0))
+
 
 def _draw(rng: np.random.Generator, n: int, T: int, d: int, mu: float, kappa: float,
           sigma: float, sigma_q: float, eta: float) -> tuple[np.ndarray, ...]:
@@ -62,9 +86,11 @@ def _draw(rng: np.random.Generator, n: int, T: int, d: int, mu: float, kappa: fl
 
 def planted_split(n_train: int, n_test: int, T: int, d: int, seed: int, *, mu: float = 1.0,
                   kappa: float = 1.0, sigma: float = 0.3, sigma_q: float = 0.1,
-                  eta: float = 0.0) -> PlantedSplit:
+                  eta: float = 0.0, snr: float | None = None) -> PlantedSplit:
     """The planted-signal family (module docstring): ``n_train`` training and ``n_test``
-    held-out inputs of T tokens in R^d (d >= 2), label-noise rate ``eta`` in [0, 0.5)."""
+    held-out inputs of T tokens in R^d (d >= 2), label-noise rate ``eta`` in [0, 0.5).
+    ``snr`` (optional, > 0; needs sigma > 0) replaces mu and kappa by
+    ``signal_strength(snr, d, sigma)``."""
     n_train = as_int("n_train", n_train, low=1)
     n_test = as_int("n_test", n_test, low=1)
     T = as_int("T", T, low=2)
@@ -75,6 +101,8 @@ def planted_split(n_train: int, n_test: int, T: int, d: int, seed: int, *, mu: f
     sigma = as_float("sigma", sigma, nonnegative=True)
     sigma_q = as_float("sigma_q", sigma_q, nonnegative=True)
     eta = as_float("eta", eta, nonnegative=True)
+    if snr is not None:
+        mu = kappa = signal_strength(snr, d, sigma)
     if not eta < 0.5:
         raise ProblemError("eta", f"label-noise rate must lie in [0, 0.5), got {eta!r}")
     check_memory("n_train", 8.0 * 3 * (n_train + n_test) * T * d,

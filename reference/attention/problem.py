@@ -5,6 +5,13 @@ Sec. 2: input i has tokens X_i in R^{T x d} (rows x_it), a query z_i in R^d, a l
 Y_i in {+1, -1}; the head v in R^d is fixed. Token scores are gamma_it = Y_i v^T x_it (their
 definition of token scores). Self-attention is the special case z_i = x_ik for a fixed token
 index k.
+
+Sequence problems (``SequenceProblem(X, Y, v)``; TF-SVM's sequence-to-sequence / causal
+extension, appendix): every position k of sequence i is a query z = x_ik with its own label
+Y_ik, so the file holds X (n, T, d), Y (n, T), v (d,) and *no* Z. The mask (``causal``: token t
+is admissible for position k iff t <= k; ``full``: every token) is chosen when the problem is
+solved or trained, not stored. Both kinds share the one .npz format and its loading checks
+(duplicate entries, zip-bomb headers, dtypes, shapes); ``problem_kind(path)`` tells them apart.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.validate import MEMORY_BUDGET_BYTES, as_real_array
 
 KEYS = ("X", "Y", "v", "Z")
+#: keys of a sequence problem (no Z: the queries are the tokens themselves)
+SEQUENCE_KEYS = ("X", "Y", "v")
+#: attention masks of sequence problems: admissible tokens t <= k (causal) or all (full)
+MASKS = ("causal", "full")
 
 
 def _as_float_array(name: str, value: object, ndim: int) -> np.ndarray:
@@ -130,22 +141,7 @@ class AttentionProblem:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the problem as .npz (keys X, Y, v, Z; float64), atomically. Returns the path."""
-        target = Path(path)
-        if target.suffix != ".npz":
-            target = target.with_name(target.name + ".npz")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **self.arrays())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # the user's umask, not mkstemp's 0600
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_npz(path, self.arrays())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AttentionProblem:
@@ -156,24 +152,196 @@ class AttentionProblem:
         "file"). Before any array is decompressed, the .npy headers inside the archive are read
         and the declared shapes x dtypes checked against ``MEMORY_BUDGET_BYTES`` (4 GiB, see
         ``load_memory_estimate``): a zip bomb is refused without being expanded."""
-        p = Path(path)
-        if not p.is_file():
-            raise ProblemError("file", f"no such file: {p}")
-        _refuse_duplicate_entries(p)
-        _refuse_over_budget(p)
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                missing = [k for k in KEYS if k not in data.files]
-                if missing:
-                    raise ProblemError(
-                        "file", f"{p} lacks key(s) {', '.join(missing)} (needs X, Y, v, Z)"
-                    )
-                arrays = {k: np.array(data[k]) for k in KEYS}
-        except ProblemError:
-            raise
-        except Exception as exc:  # zipfile / format errors from numpy
-            raise ProblemError("file", f"{p} is not a readable .npz file ({exc})") from None
+        arrays = read_npz(path, KEYS, kind="cross-attention")
         return cls(**arrays)
+
+
+def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...], *,
+             kind: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an .npz file, opened read-only after the archive checks (duplicate
+    entries and declared sizes, before anything is decompressed); ProblemError("file") for a
+    missing file or key, an unreadable archive, or a file of the other kind (a sequence file
+    read as a cross-attention problem, or the reverse: the message says which option to use)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ProblemError("file", f"no such file: {p}")
+    _refuse_duplicate_entries(p)
+    _refuse_over_budget(p)
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in data.files]
+            if missing:
+                hint = ""
+                if missing == ["Z"] and "Y" in data.files and data["Y"].ndim == 2:
+                    hint = ("; it is a sequence problem (Y of shape (n, T), no Z): pass "
+                            "--attention causal|full (SequenceProblem.load)")
+                raise ProblemError(
+                    "file", f"{p} lacks key(s) {', '.join(missing)} (needs "
+                    f"{', '.join(keys)}){hint}"
+                )
+            extra = [k for k in KEYS if k not in keys and k in data.files]
+            if extra:
+                raise ProblemError(
+                    "file", f"{p} holds {', '.join(extra)}: a cross-attention problem, not a "
+                    f"{kind} problem (drop --attention, or AttentionProblem.load)")
+            arrays = {k: np.array(data[k]) for k in keys}
+    except ProblemError:
+        raise
+    except Exception as exc:  # zipfile / format errors from numpy
+        raise ProblemError("file", f"{p} is not a readable .npz file ({exc})") from None
+    return arrays
+
+
+def problem_kind(path: str | os.PathLike[str]) -> str:
+    """"cross-attention" (the file holds Z) or "sequence" (no Z, Y of shape (n, T)), read from
+    the archive's member names only; ProblemError("file") when the file does not exist."""
+    p = Path(path)
+    if not p.is_file():
+        raise ProblemError("file", f"no such file: {p}")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = {n[:-4] if n.endswith(".npy") else n for n in zf.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "cross-attention"  # not a zip archive: the loader reports it
+    return "cross-attention" if "Z" in names else "sequence"
+
+
+def check_mask(mask: object) -> str:
+    """The mask name, validated against ``MASKS``; ProblemError("mask") otherwise."""
+    if not isinstance(mask, str) or mask not in MASKS:
+        raise ProblemError("mask", f"unknown attention mask {mask!r:.60}; choose from "
+                           f"{', '.join(MASKS)}")
+    return mask
+
+
+def admissible(T: int, mask: str) -> np.ndarray:
+    """M[k, t] = token t is admissible for the query at position k: t <= k (``causal``), every t
+    (``full``); boolean, shape (T, T)."""
+    check_mask(mask)
+    if mask == "full":
+        return np.ones((T, T), dtype=bool)
+    return np.tril(np.ones((T, T), dtype=bool))
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceProblem:
+    """Validated, immutable sequence (self-attention) data: TF-SVM's sequence-to-sequence
+    model f_k(X) = vᵀXᵀ softmax(mask_k ∘ X W x_k), one label per position.
+
+    Attributes:
+        X: tokens, shape (n, T, d); the query of position k is x_ik itself.
+        Y: labels in {+1, -1} per position, shape (n, T).
+        v: linear prediction head, shape (d,).
+
+    Same guarantees as ``AttentionProblem`` (private read-only float64 copies, typed
+    ``ProblemError`` naming the field). An empty sequence (T = 0) or T = 1 (no token to choose
+    between) is refused: T >= 2 positions.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    v: np.ndarray
+
+    def __init__(self, X: object, Y: object, v: object) -> None:
+        Xa = _as_float_array("X", X, 3)
+        Ya = _as_float_array("Y", Y, 2)
+        va = _as_float_array("v", v, 1)
+        n, T, d = Xa.shape
+        if n < 1 or d < 1:
+            raise ProblemError(
+                "X", f"needs n >= 1 sequences and d >= 1 features, got shape {Xa.shape}")
+        if T < 2:
+            what = "an empty sequence" if T == 0 else "a single position"
+            raise ProblemError("X", f"needs T >= 2 positions per sequence, got T = {T} ({what})")
+        if Ya.shape != (n, T):
+            raise ProblemError("Y", f"expected shape ({n}, {T}) (one label per position) to "
+                               f"match X, got {Ya.shape}")
+        if not np.all(np.abs(Ya) == 1.0):
+            bad = Ya[np.abs(Ya) != 1.0][0]
+            raise ProblemError("Y", f"labels must be +1 or -1, found {bad!r}")
+        if va.shape != (d,):
+            raise ProblemError("v", f"expected shape ({d},) to match X, got {va.shape}")
+        object.__setattr__(self, "X", Xa)
+        object.__setattr__(self, "Y", Ya)
+        object.__setattr__(self, "v", va)
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[2])
+
+    @property
+    def scores(self) -> np.ndarray:
+        """gamma_ikt = Y_ik vᵀ x_it (score of token t for the query at position k), (n, T, T)."""
+        return self.Y[:, :, None] * (self.X @ self.v)[:, None, :]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in SEQUENCE_KEYS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SequenceProblem):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in SEQUENCE_KEYS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k).tobytes() for k in SEQUENCE_KEYS))
+
+    def __repr__(self) -> str:
+        return f"SequenceProblem(n={self.n}, T={self.T}, d={self.d})"
+
+    def stacked(self) -> AttentionProblem:
+        """The full-mask problem as cross-attention with the queries stacked: input q = i T + k
+        has tokens X_i, query z_q = x_ik and label Y_ik (n T inputs)."""
+        n, T, d = self.X.shape
+        return AttentionProblem(np.repeat(self.X, T, axis=0), self.Y.reshape(-1), self.v,
+                                self.X.reshape(n * T, d))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the problem as .npz (keys X, Y, v; float64), atomically. Returns the path."""
+        return write_npz(path, self.arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SequenceProblem:
+        """Read a sequence problem from .npz (keys X, Y, v; a file holding Z is refused), with
+        the checks of ``AttentionProblem.load``; the file is never modified."""
+        return cls(**read_npz(path, SEQUENCE_KEYS, kind="sequence"))
+
+
+def as_sequence_problem(problem: object, field: str = "problem") -> SequenceProblem:
+    """``problem`` itself when it is a SequenceProblem; ProblemError(field) otherwise."""
+    if not isinstance(problem, SequenceProblem):
+        raise ProblemError(
+            field, f"expected a SequenceProblem, got {type(problem).__name__} (build one with "
+            "SequenceProblem(X, Y, v))")
+    return problem
+
+
+def write_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as .npz (".npz" appended when missing), atomically (a temporary file in
+    the target folder, then a rename), with the user's umask. Returns the path."""
+    target = Path(path)
+    if target.suffix != ".npz":
+        target = target.with_name(target.name + ".npz")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the user's umask, not mkstemp's 0600
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def _refuse_duplicate_entries(path: Path) -> None:
@@ -212,7 +380,7 @@ def _npz_headers(zf: zipfile.ZipFile, path: Path) -> dict[str, tuple[tuple[int, 
 
     out = {}
     members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
-    for key in KEYS:
+    for key in KEYS:  # SEQUENCE_KEYS is a subset
         name = members.get(key)
         if name is None:
             continue

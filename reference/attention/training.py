@@ -362,6 +362,17 @@ def train_W(
     _broadcast_batches(W0=_batch("W0", W0, 2), X=_batch("X", X, 3), Y=_batch("Y", Y, 1),
                        Z=_batch("Z", Z, 2),
                        head=_batch("head", np.asarray(getattr(h, "v", np.zeros(1))), 1))
+    from attnsvm.reference.attention.kernel import kernel_applies, normalized_gd_W
+
+    plain_ngd = (normalized and rule is None and project is None and lr_schedule is None
+                 and ngd_eps is None and isinstance(h, LinearHead))
+    if plain_ngd and isinstance(h.v, np.ndarray) and kernel_applies(X, Y, Z, h.v, W0):
+        # plain normalized GD with a linear head: the fused kernel (same math, same numerics)
+        run = normalized_gd_W(X, Y, Z, h.v, W0, steps=int(steps), lr=float(lr), loss=loss,
+                              checkpoints=checkpoints)
+        return TrainResult(params={"W": run.W}, checkpoints=run.checkpoints,
+                           history={"W": run.history}, risk=run.risk, probs=run.probs,
+                           selected=run.probs.argmax(axis=-1))
     values = _token_values(X, h)
     scaled = (normalized and ngd_eps is None if rule is None
               else bool(getattr(rule, "scale_invariant", False)))

@@ -16,11 +16,15 @@ form (Lawson & Hanson, "Solving Least Squares Problems", Ch. 23): with h = rhs a
     u = argmin_{u >= 0}  ½ uᵀ H u − hᵀu        (= ½||[Mᵀ; hᵀ] u − e_last||² − ½,  M Mᵀ = G),
 
 which is always bounded; s = 1 − hᵀu > 0 iff the program is feasible, and then λ = u / s.
-The NNLS is solved by block principal pivoting (Kim & Park 2011; Júdice & Pires 1994) on the
-K x K Gram matrix, with Lawson–Hanson (``scipy.optimize.nnls``) as the fallback when a pivoting
-block is singular; the support found is polished by re-solving G_SS λ_S = h_S, and the result
-is certified by ``attnsvm.reference.svm.certificates.certify`` (never by the solver's own account).
-Equality rows (used by the multi-token programs) are free multipliers kept in every block.
+The NNLS is solved by block principal pivoting (Kim & Park 2011; Júdice & Pires 1994),
+matrix-free: only the passive block H_FF is formed, and the duals of all K rows come from the
+d x d_z matrix Σ_F u_l A_l, so no K x K Gram matrix exists (issue 15 §4: K = n(T−1) = 10^4 at
+d = 64, where rank G <= d² < K). Exchanges grow the passive set by a bounded fraction, so it
+stays inside rank(H) <= rank(A)·rank(Z) + 1; Lawson–Hanson (``scipy.optimize.nnls``, rank-
+revealing) takes over when a block is singular or the passive set would pass that bound. The
+support found is polished by re-solving G_SS λ_S = h_S, and the result is certified by
+``attnsvm.reference.svm.certificates.certify`` (never by the solver's own account). Equality
+rows (used by the multi-token programs) are free multipliers kept in every block.
 
 Nothing uncertified is returned (``svm.certificates.require_certified`` guards every
 exit). When the fast path's certificate fails — badly scaled rows (a query of size 2^-24 next
@@ -98,33 +102,54 @@ class _PivotingFailed(Exception):
 
 
 def _bpp(
-    H: np.ndarray, c: np.ndarray, free: np.ndarray, F0: np.ndarray | None = None
+    constraints: MarginConstraints, F0: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
-    """Block principal pivoting for min ½xᵀHx − cᵀx, x_k >= 0 unless ``free[k]`` (H PD on blocks).
+    """The least-distance NNLS  min_{u >= 0} ½ uᵀHu − hᵀu  (H = G + hhᵀ, u_k free on equality
+    rows) by block principal pivoting, matrix-free: returns (u, exchanges).
 
-    The LCP  y = Hx − c,  x, y >= 0,  xᵀy = 0  is solved by exchanging every infeasible index at
+    The LCP  y = Hu − h,  u, y >= 0,  uᵀy = 0  is solved by exchanging every infeasible index at
     once, with Murty's single-index backup rule after three non-improving exchanges (Kim & Park,
-    SIAM J. Sci. Comput. 33(6), 2011, Alg. 2), which guarantees termination for PD H. Typical
-    runs take under ten exchanges; after 300 the caller falls back to Lawson–Hanson.
+    SIAM J. Sci. Comput. 33(6), 2011, Alg. 2). Only the passive block H_FF is ever formed (from
+    the rows of F, O(|F|²(d + d_z))); the dual of every row comes from the d x d_z matrix
+    V = Σ_F u_l A_l as y_k = <A_k, V> − h_k (1 − hᵀu), so no K x K Gram matrix exists and the
+    cost per exchange is one Cholesky factor of H_FF plus O(K d d_z).
+
+    rank(H) <= rank(A)·rank(Z) + 1 (``_gram_rank_bound``), which is below K once K > d·d_z: a
+    passive block larger than that is singular, and on the full Gram matrix the first exchange
+    (every violated row at once) already made one at n = 500, T = 21, d = 64. An exchange
+    therefore grows F by at most ENTER_FRACTION (at least to ENTER_MIN rows), admitting the
+    most violated rows (relative to ||A_k||) first; the others stay infeasible and are admitted
+    by later exchanges. Typical runs take under fifteen exchanges. A singular block (duplicated
+    rows, more rows per query than rank(A)), a passive set beyond the rank bound (a support
+    that fills the space: Lawson–Hanson, rank-revealing, is the method there, and cheap since
+    d·d_z is small) or 300 exchanges raise _PivotingFailed.
     """
-    K = c.shape[0]
+    h = np.asarray(constraints.rhs, dtype=np.float64)
+    free = np.asarray(constraints.equality, dtype=bool)
+    K = h.shape[0]
+    norms = row_norms(constraints)
+    inv = np.divide(1.0, norms, out=np.zeros(K), where=norms > 0)
+    cap = max(_gram_rank_bound(constraints) + 1, int(free.sum()))  # rank(H) <= rank(G) + 1
     F = free.copy() if F0 is None else (F0 | free)
-    scale = max(float(np.max(np.abs(np.diag(H)), initial=0.0)), float(np.max(np.abs(c))), 1e-300)
-    tol_x = 1e-15 * max(1.0, float(np.max(np.abs(c)))) / scale
+    hmax = float(np.max(np.abs(h)))
+    scale = max(float(np.max(norms * norms + h * h)), hmax, 1e-300)
+    tol_x = 1e-15 * max(1.0, hmax) / scale
     tol_y = 64 * _EPS * scale
     best, budget = K + 1, 3
     for it in range(1, min(10 * K + 50, 300)):
         x = np.zeros(K)
         idx = np.flatnonzero(F)
         if idx.size:
+            hf = h[idx]
             try:
-                cf = sla.cho_factor(H[np.ix_(idx, idx)], check_finite=False)
+                cf = sla.cho_factor(_sub_rows(constraints, idx).gram() + np.outer(hf, hf),
+                                    check_finite=False)
             except np.linalg.LinAlgError:
                 raise _PivotingFailed("singular block") from None
-            x[idx] = sla.cho_solve(cf, c[idx], check_finite=False)
+            x[idx] = sla.cho_solve(cf, hf, check_finite=False)
             if not np.all(np.isfinite(x)):
                 raise _PivotingFailed("non-finite block solution")
-        y = H[:, idx] @ x[idx] - c
+        y = row_values(constraints, constraints.combine(x)) - h * (1.0 - float(h @ x))
         y[F] = 0.0
         bad = (F & ~free & (x < -tol_x)) | (~F & (y < -tol_y))
         nbad = int(bad.sum())
@@ -133,28 +158,79 @@ def _bpp(
             return x, it
         if nbad < best:
             best, budget = nbad, 3
-            F ^= bad
+            flip = bad
         elif budget > 0:
             budget -= 1
-            F ^= bad
+            flip = bad
         else:
-            j = int(np.flatnonzero(bad).max())
-            F[j] = not F[j]
+            flip = np.zeros(K, dtype=bool)
+            flip[int(np.flatnonzero(bad).max())] = True
+        F = _capped_exchange(F, flip, y * inv,
+                             max(ENTER_MIN, int((1 + ENTER_FRACTION) * F.sum())))
+        if int(F.sum()) > cap:
+            raise _PivotingFailed(f"passive set beyond rank(H) <= {cap}")
     raise _PivotingFailed("no convergence")
 
 
-def _warm_start(G: np.ndarray, h: np.ndarray, free: np.ndarray) -> np.ndarray | None:
-    """Initial passive set for pivoting: the 40% of margin rows that W0 = Σ_l A_l/||A_l|| serves
-    worst (smallest <A_k, W0>/||A_k||). Any start is correct; this one saves a large first block."""
-    K = h.shape[0]
-    rows = ~free & (h > 0)
-    if K < 64 or rows.sum() < 16:
+def _capped_exchange(F: np.ndarray, flip: np.ndarray, rel_y: np.ndarray, cap: int) -> np.ndarray:
+    """F with the indices of ``flip`` exchanged, admitting rows only up to ``cap`` passive rows
+    (the most violated by rel_y = y_k/||A_k|| first; at least one, so every exchange moves)."""
+    leave = F & flip
+    enter = np.flatnonzero(~F & flip)
+    out = F & ~leave
+    room = cap - int(np.count_nonzero(out))
+    if enter.size > room:
+        limit = max(room, 0 if leave.any() else 1)
+        enter = enter[np.argsort(rel_y[enter], kind="stable")[:limit]]
+    out[enter] = True
+    return out
+
+
+def _worst_served(constraints: MarginConstraints) -> np.ndarray:
+    """Margin rows ordered from the one W0 = Σ_l A_l/||A_l|| serves worst (smallest
+    <A_k, W0>/||A_k||) to the best; computed from W0 itself, without a Gram matrix."""
+    h = np.asarray(constraints.rhs, dtype=np.float64)
+    free = np.asarray(constraints.equality, dtype=bool)
+    norms = row_norms(constraints)
+    inv = np.divide(1.0, norms, out=np.zeros(constraints.K), where=norms > 0)
+    r = row_values(constraints, constraints.combine(inv)) * inv
+    rows = np.flatnonzero(~free & (h > 0))
+    return rows[np.argsort(r[rows], kind="stable")]
+
+
+def _gram_rank_bound(constraints: MarginConstraints) -> int:
+    """rank(G) <= rank(A)·rank(Z) (G = (AAᵀ) ∘ (ZZᵀ) is a principal submatrix of the Kronecker
+    product of the two Gram matrices), and <= K."""
+    def rank(x: np.ndarray) -> int:
+        return int(np.linalg.matrix_rank(x)) if x.size and np.all(np.isfinite(x)) else x.shape[1]
+    return min(constraints.K, rank(constraints.a) * rank(constraints.z))
+
+
+#: An exchange grows the passive set F at most to (1 + ENTER_FRACTION)|F| (and ENTER_MIN) rows.
+ENTER_FRACTION = 0.1
+ENTER_MIN = 64
+#: Passive start of the pivoting: the rows W0 serves worst, this fraction of
+#: min(#margin rows, rank bound) (used with at least 64 rows, 16 of them margin rows).
+WARM_START_FRACTION = 0.4
+
+
+def _warm_start(constraints: MarginConstraints) -> np.ndarray | None:
+    """Initial passive set for pivoting (``WARM_START_FRACTION``). Any start is correct; this
+    one saves a large first block."""
+    order = _worst_served(constraints)
+    if constraints.K < 64 or order.size < 16:
         return None
-    norms = np.sqrt(np.maximum(np.diag(G), 0.0))
-    inv = np.divide(1.0, norms, out=np.zeros(K), where=norms > 0)
-    r = (G @ inv) * inv
-    r[~rows] = np.inf
-    return rows & (r <= np.quantile(r[rows], 0.4))
+    F0 = np.zeros(constraints.K, dtype=bool)
+    F0[order[:int(WARM_START_FRACTION * min(order.size, _gram_rank_bound(constraints)))]] = True
+    return F0
+
+
+def _sub_rows(constraints: MarginConstraints, idx: np.ndarray) -> MarginConstraints:
+    """The rows ``idx`` of ``constraints`` as a program of their own."""
+    return MarginConstraints(a=constraints.a[idx], z=constraints.z[idx],
+                             pairs=constraints.pairs[idx],
+                             rhs=np.asarray(constraints.rhs, dtype=np.float64)[idx],
+                             equality=np.asarray(constraints.equality, dtype=bool)[idx])
 
 
 def _lawson_hanson(constraints: MarginConstraints) -> np.ndarray | None:
@@ -167,7 +243,7 @@ def _lawson_hanson(constraints: MarginConstraints) -> np.ndarray | None:
 
 
 def _polish(
-    constraints: MarginConstraints, G: np.ndarray, h: np.ndarray, support: np.ndarray
+    constraints: MarginConstraints, h: np.ndarray, support: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Re-solve G_SS λ_S = h_S on a support, then refine in W-space: with r_S = h_S − <A_S, W>,
     λ_S += G_SS⁻¹ r_S and W += Σ_S δλ_k A_k (two steps at most). Refining W itself, not only λ,
@@ -178,7 +254,9 @@ def _polish(
     lam = np.zeros(K)
     if idx.size == 0:
         return lam, constraints.combine(lam)
-    Gs = G[np.ix_(idx, idx)]
+    sub = MarginConstraints(a=constraints.a[idx], z=constraints.z[idx],
+                            pairs=constraints.pairs[idx], rhs=h[idx])
+    Gs = sub.gram()  # the support's block only: no K x K Gram matrix is formed
     try:
         cf = sla.cho_factor(Gs, check_finite=False)
 
@@ -192,8 +270,6 @@ def _polish(
     lam[idx] = solve(h[idx])
     if not np.all(np.isfinite(lam)):
         return None
-    sub = MarginConstraints(a=constraints.a[idx], z=constraints.z[idx],
-                            pairs=constraints.pairs[idx], rhs=h[idx])
     W = sub.combine(lam[idx])
     res = float(np.max(np.abs(h[idx] - row_values(sub, W))))
     for _ in range(2):
@@ -257,20 +333,19 @@ def _polish_explicit(
 
 def _ldp_candidates(
     constraints: MarginConstraints,
-    G: np.ndarray,
     h: np.ndarray,
     free: np.ndarray,
     u: np.ndarray,
     tag: str,
     explicit: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], float]:
-    """(λ, W) candidates from a least-distance solution u: the support polished (on the Gram
-    matrix, and on the explicit rows when given), and λ = u/s itself when s = 1 − hᵀu > 0;
+    """(λ, W) candidates from a least-distance solution u: the support polished (on its Gram
+    block, and on the explicit rows when given), and λ = u/s itself when s = 1 − hᵀu > 0;
     returns (candidates, s)."""
     s = 1.0 - float(h @ u)
     out: list[tuple[np.ndarray, np.ndarray, str]] = []
     support = (u > 0) | free
-    _append_polished(out, _polish(constraints, G, h, support), free, tag + "polished")
+    _append_polished(out, _polish(constraints, h, support), free, tag + "polished")
     if explicit is not None:
         _append_polished(out, _polish_explicit(constraints, explicit, h, support), free,
                          tag + "svd-polished")
@@ -398,7 +473,6 @@ def _unit_row_candidates(pool: _Pool, solvers: tuple[str, ...]) -> None:
         return  # right-hand sides over row norms overflow: nothing to normalize to
     h = sub.rhs
     free = np.asarray(sub.equality, dtype=bool)
-    G = sub.gram()
     explicit = explicit_rows(sub)
 
     def add(items: list[tuple[np.ndarray, np.ndarray, str]]) -> None:
@@ -410,14 +484,14 @@ def _unit_row_candidates(pool: _Pool, solvers: tuple[str, ...]) -> None:
     for solver in solvers:
         if solver == "bpp":
             try:
-                u, _ = _bpp(G + np.outer(h, h), h, free)
+                u, _ = _bpp(sub)
             except _PivotingFailed:
                 continue
-            add(_ldp_candidates(sub, G, h, free, u, "unit-rows/bpp/", explicit)[0])
+            add(_ldp_candidates(sub, h, free, u, "unit-rows/bpp/", explicit)[0])
         elif solver == "lawson-hanson":
             u = _lawson_hanson(sub)
             if u is not None:
-                add(_ldp_candidates(sub, G, h, free, u, "unit-rows/lawson-hanson/", explicit)[0])
+                add(_ldp_candidates(sub, h, free, u, "unit-rows/lawson-hanson/", explicit)[0])
         elif solver == "clarabel":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # its status is not trusted: we certify
@@ -431,7 +505,7 @@ def _unit_row_candidates(pool: _Pool, solvers: tuple[str, ...]) -> None:
             by_dual = free | (lam_hat > 1e-9 * lmax)
             by_slack = by_dual | (slack <= 1e-9 * max(1.0, float(np.max(np.abs(h)))))
             for sup in (by_dual, by_slack):
-                _append_polished(items, _polish(sub, G, h, sup), free,
+                _append_polished(items, _polish(sub, h, sup), free,
                                  "unit-rows/clarabel/polished")
                 if explicit is not None:
                     _append_polished(items, _polish_explicit(sub, explicit, h, sup), free,
@@ -458,7 +532,8 @@ def fro_min_norm(
 
     Rows that are the zero matrix are met trivially (rhs <= 0, or 0 on an equality) and get
     λ = 0, or prove infeasibility; when no row demands a positive value, W = 0. The fast path
-    (block pivoting on the Gram matrix, Lawson–Hanson when a block is singular) is used when its
+    (matrix-free block pivoting, ``_bpp``; Lawson–Hanson when a block is singular or the passive
+    set would pass the rank bound) is used when its
     certificate holds; otherwise, in order: Lawson–Hanson on an explicit row factor, the Farkas
     search, the program on unit-normalized de-duplicated rows (pivoting, Lawson–Hanson), and
     cvxpy + Clarabel on those rows. ``info`` says which method produced λ. Floating-point
@@ -615,19 +690,17 @@ def _fro_min_norm_rows(
     """``fro_min_norm`` on rows that are all nonzero matrices (see there)."""
     h = np.asarray(constraints.rhs, dtype=np.float64)
     free = np.asarray(constraints.equality, dtype=bool)
-    G = constraints.gram()
-    H = G + np.outer(h, h)
     info: dict[str, Any] = {}
     pool = _Pool(constraints, infeasible_rtol)
     try:
-        u, iters = _bpp(H, h, free, _warm_start(G, h, free))
+        u, iters = _bpp(constraints, _warm_start(constraints))
         info.update(method="bpp", iterations=iters)
     except _PivotingFailed as exc:
         u = _lawson_hanson(constraints)
         info.update(method="lawson-hanson", iterations=None, bpp_failure=str(exc))
     s = 0.0
     if u is not None:
-        items, s = _ldp_candidates(constraints, G, h, free, u, "")
+        items, s = _ldp_candidates(constraints, h, free, u, "")
         for lam, W, tag in items:
             pool.add(lam, W, tag)
             if pool.best(good=True) is not None:
@@ -650,7 +723,7 @@ def _fro_min_norm_rows(
         fallbacks.append("lawson-hanson")
         u2 = _lawson_hanson(constraints)
         if u2 is not None:
-            items = _ldp_candidates(constraints, G, h, free, u2, "lawson-hanson/",
+            items = _ldp_candidates(constraints, h, free, u2, "lawson-hanson/",
                                     explicit_rows(constraints))[0]
             for lam, W, tag in items:
                 pool.add(lam, W, tag)
