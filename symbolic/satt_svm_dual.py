@@ -34,7 +34,7 @@ from attnsvm.symbolic.att_svm_dual import (
     active_set_svm,
     constraint_gram,
     dual_objective,
-    exact_active_set_svm,
+    exact_kkt_report,
     kkt_residuals,
     primal_from_dual,
 )
@@ -175,19 +175,8 @@ def check_worked_sequences() -> tuple[bool, str]:
     for label, (X, alpha) in WORKED_SEQUENCES.items():
         tokens = [[sp.Matrix([sp.Rational(c) for c in x]) for x in seq] for seq in X]
         A, Zk, rows = _exact_rows(tokens, alpha, "causal")
-        found = exact_active_set_svm(A, Zk)
-        if found is None:
-            out.append((False, f"{label}: no KKT point"))
-            continue
-        W, lam, _ = found
-        margins = [(A[r, :] * W * Zk[r, :].T)[0, 0] for r in range(A.shape[0])]
-        G = sp.matrix_multiply_elementwise(A * A.T, Zk * Zk.T)
-        dual = sum(lam) - (lam.T * G * lam)[0, 0] / 2
-        ok = (all(m >= 1 for m in margins) and all(x >= 0 for x in lam)
-              and all(lam[r] * (margins[r] - 1) == 0 for r in range(len(margins)))
-              and frob_sq(W) / 2 == dual and frob_sq(W) == sum(lam))
-        out.append((ok, f"{label}: rows {rows}, lam={list(lam)}, margins={margins}, "
-                        f"||W||^2 = {frob_sq(W)}"))
+        ok, detail = exact_kkt_report(A, Zk)
+        out.append((ok, f"{label}: rows {rows}, {detail}"))
     return all_checks(out)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from attnsvm.reference.attention.gradients import evaluate_queries
 from attnsvm.reference.attention.losses import Loss, get_loss
 from attnsvm.reference.attention.models import LinearHead, queries
-from attnsvm.reference.attention.training import StepRule, descend
+from attnsvm.reference.attention.training import StepRule, descend, direction_only
 from attnsvm.reference.errors import NumericalError, ProblemError
 from attnsvm.reference.validate import as_int, as_real_array
 
@@ -239,7 +239,7 @@ def train_heads(
     steps = as_int("steps", steps, low=0)
     ell = get_loss(loss)
     hv = _head_values(X, v)
-    scaled = normalized if rule is None else bool(getattr(rule, "scale_invariant", False))
+    scaled = direction_only(normalized, rule)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         g, ev = _grad(X, Y, par["W"], Z, v, ell, scaled, hv)
@@ -265,7 +265,7 @@ def train_heads_KQ(
     steps = as_int("steps", steps, low=0)
     ell = get_loss(loss)
     hv = _head_values(X, v)
-    scaled = normalized if rule is None else bool(getattr(rule, "scale_invariant", False))
+    scaled = direction_only(normalized, rule)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         gK, gQ, ev = _grad_KQ(X, Y, par["K"], par["Q"], Z, v, ell, scaled, hv)

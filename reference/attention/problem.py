@@ -46,7 +46,40 @@ def _as_float_array(name: str, value: object, ndim: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class AttentionProblem:
+class _TokenArrays:
+    """What every problem record shares: its named float64 arrays (``_KEYS``), the shapes n, T, d
+    of its tokens X (n, T, d), and equality / hashing by those arrays' values."""
+
+    _KEYS = ()  # the names of the arrays, set by each subclass
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[2])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in self._KEYS}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self._KEYS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k).tobytes() for k in self._KEYS))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={self.n}, T={self.T}, d={self.d})"
+
+
+class AttentionProblem(_TokenArrays):
     """Validated, immutable attention-classification data.
 
     Attributes:
@@ -106,37 +139,12 @@ class AttentionProblem:
             raise ProblemError("index", f"token index {index} out of range for T = {T}")
         return cls(Xa, Y, v, Xa[:, index, :])
 
-    # ------------------------------------------------------------------ shape helpers
-    @property
-    def n(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def T(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def d(self) -> int:
-        return int(self.X.shape[2])
+    _KEYS = KEYS
 
     @property
     def scores(self) -> np.ndarray:
         """Token scores gamma_it = Y_i v^T x_it, shape (n, T) (TF-SVM, token-score definition)."""
         return self.Y[:, None] * (self.X @ self.v)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in KEYS}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AttentionProblem):
-            return NotImplemented
-        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in KEYS)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, k).tobytes() for k in KEYS))
-
-    def __repr__(self) -> str:
-        return f"AttentionProblem(n={self.n}, T={self.T}, d={self.d})"
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -224,7 +232,7 @@ def admissible(T: int, mask: str) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceProblem:
+class SequenceProblem(_TokenArrays):
     """Validated, immutable sequence (self-attention) data: TF-SVM's sequence-to-sequence
     model f_k(X) = vᵀXᵀ softmax(mask_k ∘ X W x_k), one label per position.
 
@@ -265,36 +273,12 @@ class SequenceProblem:
         object.__setattr__(self, "Y", Ya)
         object.__setattr__(self, "v", va)
 
-    @property
-    def n(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def T(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def d(self) -> int:
-        return int(self.X.shape[2])
+    _KEYS = SEQUENCE_KEYS
 
     @property
     def scores(self) -> np.ndarray:
         """gamma_ikt = Y_ik vᵀ x_it (score of token t for the query at position k), (n, T, T)."""
         return self.Y[:, :, None] * (self.X @ self.v)[:, None, :]
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in SEQUENCE_KEYS}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SequenceProblem):
-            return NotImplemented
-        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in SEQUENCE_KEYS)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, k).tobytes() for k in SEQUENCE_KEYS))
-
-    def __repr__(self) -> str:
-        return f"SequenceProblem(n={self.n}, T={self.T}, d={self.d})"
 
     def stacked(self) -> AttentionProblem:
         """The full-mask problem as cross-attention with the queries stacked: input q = i T + k

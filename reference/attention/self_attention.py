@@ -42,6 +42,7 @@ from attnsvm.reference.attention.training import (
     StepRule,
     TrainResult,
     descend,
+    direction_only,
 )
 from attnsvm.reference.errors import ProblemError
 from attnsvm.reference.validate import as_float, as_int, as_real_array, check_memory
@@ -172,7 +173,7 @@ def train_self_attention(
     check_memory("runs", self_attention_memory_bytes(problem.n, problem.T, d, runs),
                  f"{runs} self-attention run(s) on n = {problem.n}, T = {problem.T}, d = {d}")
     loss = get_loss(loss)
-    scaled = normalized if rule is None else bool(getattr(rule, "scale_invariant", False))
+    scaled = direction_only(normalized, rule)
     X, Y, v = problem.X, problem.Y, problem.v
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:

@@ -57,6 +57,12 @@ class StepRule(Protocol):
                  ndim: Mapping[str, int]) -> dict[str, np.ndarray]: ...
 
 
+def direction_only(normalized: bool, rule: StepRule | None) -> bool:
+    """Whether the trainer may hand the update the log-space scaled gradient (exact direction,
+    wrong magnitude): for normalized GD, or a rule that declares itself ``scale_invariant``."""
+    return normalized if rule is None else bool(getattr(rule, "scale_invariant", False))
+
+
 def param_ndim(name: str) -> int:
     """Trailing axes of the parameter called ``name`` (W, K, Q: 2; p, v: 1)."""
     return _PARAM_NDIM[name]
@@ -374,8 +380,7 @@ def train_W(
                            history={"W": run.history}, risk=run.risk, probs=run.probs,
                            selected=run.probs.argmax(axis=-1))
     values = _token_values(X, h)
-    scaled = (normalized and ngd_eps is None if rule is None
-              else bool(getattr(rule, "scale_invariant", False)))
+    scaled = direction_only(normalized and ngd_eps is None, rule)
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         g, ev = grad_W(X, Y, par["W"], Z, h, loss, values, scaled=scaled)
@@ -432,8 +437,7 @@ def train_KQ(
                        Y=_batch("Y", Y, 1), Z=_batch("Z", Z, 2),
                        head=_batch("head", np.asarray(getattr(h, "v", np.zeros(1))), 1))
     values = _token_values(X, h)
-    scaled = (normalized if rule is None else bool(getattr(rule, "scale_invariant", False)))
-    scaled = scaled and not ridge
+    scaled = direction_only(normalized, rule) and not ridge
 
     def grad_fn(par: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], Any]:
         gK, gQ, ev = grad_KQ(X, Y, par["K"], par["Q"], Z, h, loss, values, scaled=scaled)
