@@ -5,10 +5,13 @@ Baseline: what a researcher would write today instead of a per-run autograd loop
 (``jax_enable_x64``), one thread (``--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1``, set before jax is imported), the same math: normalized GD
 W <- W - eta g / ||g||_F on the logistic loss of f(X) = v^T X^T softmax(X W z) with g from
-``jax.grad``. Compile time is excluded from the ratio and reported separately. Candidate:
-``attention.training.train_W`` (which dispatches to ``attention.kernel``). Both in this process,
-same problems and initialisations, interleaved repeats (min and spread reported: the machine is
-shared).
+``jax.grad``. Candidates: ``attention.training.train_W`` (which dispatches to
+``attention.kernel``, compiled with numba when numba is importable) and the kernel's numpy
+implementation (``kernel.normalized_gd_W(..., backend="numpy")``, the fallback without numba).
+Compile times are excluded from the ratios and reported separately: JAX's ``lower().compile()``
+and numba's cold compile (a fresh process with an empty ``NUMBA_CACHE_DIR``) and cached load.
+All in this process, same problems and initialisations, interleaved repeats (best of 3; min and
+spread of the ratios reported: the machine is shared).
 
 Two data layouts, both as a user would vmap them: per-run data (B problems of the paper family,
 ``in_axes=0``) and shared data (one problem, B initialisations, ``in_axes=(None,...,0)``).
@@ -18,7 +21,8 @@ kernel's distance from the flop limit, counting the contractions of one step, 4 
 flops per run (q = W z, logits, X^T c, grad), plus ~30 n T elementwise operations.
 
 JAX is optional: without it the benchmark is skipped with a message (it is not a dependency).
-Target: >= 2x per run at B = 100 and B = 1000 (n=6, T=8, d=10, 2000 steps, eta = 0.1).
+Target: >= 2x per run at B = 100 and B = 1000 (n=6, T=8, d=10, 2000 steps, eta = 0.1), within
+3x of the flop limit.
 Run: ``python -m benchmarks bench_training_jax [--quick]``.
 """
 
@@ -28,13 +32,17 @@ import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
+from attnsvm.reference.attention import kernel
 from attnsvm.reference.attention.families import paper_family, stack_problems
+from attnsvm.reference.attention.losses import get_loss
 from attnsvm.reference.attention.training import train_W, uniform_init
 
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -114,8 +122,52 @@ def _data(runs: int, shared: bool) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     return data, uniform_init((runs, d, d), seed=12345)
 
 
+def _numpy_kernel(data: tuple[np.ndarray, ...], W0: np.ndarray, steps: int) -> np.ndarray:
+    """The kernel's numpy implementation (what runs without numba)."""
+    return kernel.normalized_gd_W(*data, W0, steps=steps, lr=LR, loss=get_loss("logistic"),
+                                  backend="numpy").W
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    """fn()'s value, wall seconds and CPU seconds of this process."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+_COMPILE_PROBE = """
+import time, numpy as np
+from attnsvm.reference.attention import kernel
+from attnsvm.reference.attention.families import paper_family
+from attnsvm.reference.attention.losses import get_loss
+p = paper_family(3, 4, 5, 0)
+t0 = time.perf_counter()
+kernel.normalized_gd_W(p.X, p.Y, p.Z, p.v, np.zeros((2, 5, 5)), steps=1, lr=0.1,
+                       loss=get_loss("logistic"), backend="numba")
+print(time.perf_counter() - t0)
+"""
+
+
+def numba_compile_seconds() -> dict:
+    """The numba kernel's first call in a fresh process: cold (empty cache directory, i.e. the
+    compile) and warm (this checkout's cache, i.e. loading it). None without numba."""
+    if kernel.numba_kernel() is None:
+        return {"cold": None, "warm": None}
+
+    def first_call(env: dict) -> float:
+        out = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, check=True,
+                             capture_output=True, text=True)
+        return float(out.stdout.split()[-1])
+
+    with tempfile.TemporaryDirectory() as cache:
+        cold = first_call({**os.environ, "NUMBA_CACHE_DIR": cache})
+    first_call(dict(os.environ))  # fills this checkout's cache if it was empty
+    return {"cold": cold, "warm": first_call(dict(os.environ))}
+
+
 def compare(jax: Any, runs: int, shared: bool, steps: int, repeats: int) -> dict:
-    """Time both on the same B runs (interleaved repeats); agreement at 200 steps."""
+    """Time JAX, train_W (the numba kernel) and the numpy kernel on the same B runs
+    (interleaved repeats); agreement with JAX at 200 steps."""
     from threadpoolctl import threadpool_limits
 
     data, W0 = _data(runs, shared)
@@ -123,41 +175,58 @@ def compare(jax: Any, runs: int, shared: bool, steps: int, repeats: int) -> dict
     t0 = time.perf_counter()
     compiled = jax_trainer(jax, steps, LR, shared).lower(*jargs).compile()
     compile_s = time.perf_counter() - t0
-    jax_s, ours_s, jax_cpu, ours_cpu = [], [], [], []
+    wall: dict[str, list[float]] = {"jax": [], "ours": [], "numpy": []}
+    cpu: dict[str, list[float]] = {"jax": [], "ours": [], "numpy": []}
+    candidates = {
+        "jax": lambda: np.asarray(compiled(*jargs).block_until_ready()),
+        "ours": lambda: train_W(*data, W0, steps=steps, lr=LR).params["W"],
+        "numpy": lambda: _numpy_kernel(data, W0, steps),
+    }
+    final = {}
     with threadpool_limits(1):
+        candidates["ours"]()  # numba: load (or compile) outside the timings
         for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            W_jax = np.asarray(compiled(*jargs).block_until_ready())
-            jax_s.append(time.perf_counter() - t0)
-            jax_cpu.append(time.process_time() - c0)
-            t0, c0 = time.perf_counter(), time.process_time()
-            W_ours = train_W(*data, W0, steps=steps, lr=LR).params["W"]
-            ours_s.append(time.perf_counter() - t0)
-            ours_cpu.append(time.process_time() - c0)
+            for name, fn in candidates.items():
+                final[name], w, c = _timed(fn)
+                wall[name].append(w)
+                cpu[name].append(c)
         early = min(steps, 200)
         W_jax_early = np.asarray(
             jax_trainer(jax, early, LR, shared)(*jargs).block_until_ready())
         W_early = train_W(*data, W0, steps=early, lr=LR).params["W"]
     rel = float(np.max(np.abs(W_jax_early - W_early)) / np.max(np.abs(W_early)))
+    W_jax, W_ours = final["jax"], final["ours"]
     corr = np.sum(W_jax * W_ours, axis=(1, 2)) / (
         np.linalg.norm(W_jax, axis=(1, 2)) * np.linalg.norm(W_ours, axis=(1, 2)))
-    ratios = [j / o for j, o in zip(jax_s, ours_s, strict=True)]
+    numpy_gap = float(np.max(np.abs(final["numpy"] - W_ours)) / np.max(np.abs(W_ours)))
+
+    def ratios(name: str) -> list[float]:
+        r = [j / o for j, o in zip(wall["jax"], wall[name], strict=True)]
+        return [min(r), statistics.median(r), max(r)]
+
     return {
         "runs": runs,
         "data": "shared" if shared else "per-run",
         "jax_compile_seconds": compile_s,
-        "jax_seconds_per_run": min(jax_s) / runs,
-        "ours_seconds_per_run": min(ours_s) / runs,
-        "speedup": min(jax_s) / min(ours_s),
-        "speedup_spread": [min(ratios), statistics.median(ratios), max(ratios)],
-        "jax_seconds_all": jax_s,
-        "ours_seconds_all": ours_s,
-        # CPU time of this process (both single-threaded): robust to a shared machine
-        "speedup_cpu_time": min(jax_cpu) / min(ours_cpu),
-        "jax_cpu_seconds_all": jax_cpu,
-        "ours_cpu_seconds_all": ours_cpu,
+        "jax_seconds_per_run": min(wall["jax"]) / runs,
+        "ours_seconds_per_run": min(wall["ours"]) / runs,
+        "numpy_kernel_seconds_per_run": min(wall["numpy"]) / runs,
+        "speedup": min(wall["jax"]) / min(wall["ours"]),
+        "speedup_spread": ratios("ours"),
+        "numpy_kernel_speedup": min(wall["jax"]) / min(wall["numpy"]),
+        "numpy_kernel_speedup_spread": ratios("numpy"),
+        "jax_seconds_all": wall["jax"],
+        "ours_seconds_all": wall["ours"],
+        "numpy_kernel_seconds_all": wall["numpy"],
+        # CPU time of this process (all single-threaded): robust to a shared machine
+        "speedup_cpu_time": min(cpu["jax"]) / min(cpu["ours"]),
+        "numpy_kernel_speedup_cpu_time": min(cpu["jax"]) / min(cpu["numpy"]),
+        "jax_cpu_seconds_all": cpu["jax"],
+        "ours_cpu_seconds_all": cpu["ours"],
+        "numpy_kernel_cpu_seconds_all": cpu["numpy"],
         "max_relative_difference_at_200_steps": rel,
         "min_corr_of_final_W_with_jax": float(np.min(corr)),
+        "numba_vs_numpy_kernel_relative_difference_final_W": numpy_gap,
     }
 
 
@@ -174,6 +243,12 @@ def run(quick: bool = False) -> dict:
     flops = step_flops(n, T, d)
     _say(f"  single-thread float64 GEMM peak: {peak / 1e9:.1f} GFLOP/s; "
          f"~{flops / 1e3:.1f} kFLOP per run per step")
+    compile_s = numba_compile_seconds()
+    if compile_s["cold"] is not None:
+        _say(f"  numba kernel first call: {compile_s['cold']:.1f} s cold (compile), "
+             f"{compile_s['warm']:.2f} s with the on-disk cache")
+    else:
+        _say("  numba not importable: train_W runs the numpy kernel")
     results = []
     for shared in (False, True):
         for runs in (100, 1000):
@@ -182,24 +257,39 @@ def run(quick: bool = False) -> dict:
             r["achieved_gflops"] = flops * steps / r["ours_seconds_per_run"] / 1e9
             r["flop_limit_seconds_per_run"] = limit
             r["times_flop_limit"] = r["ours_seconds_per_run"] / limit
+            r["numpy_kernel_times_flop_limit"] = r["numpy_kernel_seconds_per_run"] / limit
             results.append(r)
-            lo, med, hi = r["speedup_spread"]
-            _say(f"  B={runs:5d} {r['data']:8s}: ours {r['ours_seconds_per_run'] * 1e3:.2f} "
-                 f"ms/run vs JAX {r['jax_seconds_per_run'] * 1e3:.2f} ms/run -> "
-                 f"{r['speedup']:.1f}x (spread {lo:.1f}-{hi:.1f}x; JAX compile "
+            lo, _, hi = r["speedup_spread"]
+            _say(f"  B={runs:5d} {r['data']:8s}: numba kernel {r['ours_seconds_per_run'] * 1e3:.2f}"
+                 f" ms/run, numpy kernel {r['numpy_kernel_seconds_per_run'] * 1e3:.2f} ms/run, "
+                 f"JAX {r['jax_seconds_per_run'] * 1e3:.2f} ms/run -> {r['speedup']:.2f}x "
+                 f"(spread {lo:.2f}-{hi:.2f}x; numpy kernel {r['numpy_kernel_speedup']:.2f}x; "
+                 f"CPU time {r['speedup_cpu_time']:.2f}x; JAX compile "
                  f"{r['jax_compile_seconds']:.2f} s); {r['achieved_gflops']:.2f} GFLOP/s = "
-                 f"{r['times_flop_limit']:.1f}x the flop limit; rel. diff at 200 steps "
+                 f"{r['times_flop_limit']:.1f}x the flop limit; rel. diff vs JAX at 200 steps "
                  f"{r['max_relative_difference_at_200_steps']:.1e}")
     return {
         "benchmark": "fused normalized GD (W) vs JAX jit(vmap(train)) + lax.fori_loop",
         "shape": {**SHAPE, "steps": steps, "lr": LR, "dtype": "float64", "threads": 1},
         "jax_version": jax.__version__,
+        "numba_version": _version("numba"),
+        "numba_first_call_seconds": compile_s,
         "gemm_peak_gflops": peak / 1e9,
         "flops_per_run_per_step": flops,
         "target_speedup": 2.0,
         "target_times_flop_limit": 3.0,
         "results": results,
     }
+
+
+def _version(package: str) -> str | None:
+    """The installed version of ``package`` (None when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

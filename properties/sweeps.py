@@ -1,4 +1,5 @@
-"""Sweeps: a claim's check over a grid x seeds, as a resumable phase diagram.
+"""Sweeps: a claim's check over a grid x seeds, as a resumable phase diagram; and the same
+machinery for any importable function over a list of tasks (``run_function_sweep``).
 
 A sweep varies instance fields, protocol keys and tolerance keys of one claim (its first sample,
 protocol and tolerances with the axes overridden) and, with ``seeds=K``, replaces the instance's
@@ -22,6 +23,13 @@ ones. Delete ``DIR`` (or its ``results.jsonl``) to recompute. From the results, 
 out of scope (the instance misses a premise) or inconclusive are counted, not decided. The
 interval is the 95% Wilson score interval of ``ok`` out of ``decided``; ``median_gap`` is the median
 gap of the decided tasks, ``threshold`` the median threshold they were judged by.
+
+A *function sweep* (``run_function_sweep``; the reproductions ``svm_rank`` and
+``global_fraction`` are ones) runs ``fn(**params, seed=seed)`` per task (``function_task``),
+keyed by the sweep's name, the function's path, the parameters, the seed and a version string;
+``fn`` returns plain-JSON records, each with a ``status``, which ``tally`` counts per cell with
+the Wilson interval. Both kinds share the task loop (``stored_results``: the executors, the
+store, records passed through JSON so a read-back run equals a computed one).
 """
 
 from __future__ import annotations
@@ -201,12 +209,18 @@ def evaluate_task(claim_id: str, instance: dict[str, Any], tolerances: dict[str,
 # --------------------------------------------------------------------------- the results store
 class ResultStore:
     """``DIR/results.jsonl``: one JSON line per finished task, appended by the client. A line
-    cut short (the client killed mid-write) is ignored when read back. A lock file refuses a
-    second sweep writing to the same folder at the same time."""
+    cut short (the client killed mid-write) is ignored when read back, and so is a line without
+    a ``key`` and the ``payload`` field (``evidence`` for claim sweeps, ``records`` for function
+    sweeps). Lines are written with sorted keys, or (``sort_keys=False``) in the record's own
+    key order, which reading back keeps. A lock file refuses a second sweep writing to the same
+    folder at the same time."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], payload: str = "evidence",
+                 sort_keys: bool = True) -> None:
         self.directory = Path(directory)
         self.path = self.directory / RESULTS_FILE
+        self.payload = payload
+        self.sort_keys = sort_keys
         self._fh: Any = None
         self._lock: Any = None
 
@@ -220,7 +234,7 @@ class ResultStore:
                     rec = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     continue  # a line cut short by an interrupted write
-                if isinstance(rec, dict) and "key" in rec and "evidence" in rec:
+                if isinstance(rec, dict) and "key" in rec and self.payload in rec:
                     out[rec["key"]] = rec
         return out
 
@@ -249,7 +263,7 @@ class ResultStore:
         return self
 
     def append(self, record: Mapping[str, Any]) -> None:
-        self._fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self._fh.write(json.dumps(record, sort_keys=self.sort_keys) + "\n")
         self._fh.flush()
 
     def __exit__(self, *exc: Any) -> None:
@@ -427,17 +441,20 @@ def run_sweep(
         if on_progress is not None:
             on_progress(res, cells_done)
         calls = [(c.id, t.instance, t.tolerances, t.protocol, tuple(sources)) for t in order]
+
+        def record(i: int, out: dict[str, Any]) -> dict[str, Any]:
+            t = order[i]
+            return {"key": t.key, "claim": c.id, "spec": t.instance,
+                    "tolerances": overridden(c, "tolerances", t.tolerances),
+                    "protocol": overridden(c, "protocol", t.protocol),
+                    "evidence": out["evidence"], "seconds": out["seconds"]}
+
         try:
-            with closing(_run(calls, workers, scheduler, retries, on_retry)) as results:
-                for i, out in results:
+            with closing(stored_results(evaluate_task, calls, record, store, workers=workers,
+                                        scheduler=scheduler, retries=retries,
+                                        on_retry=on_retry)) as results:
+                for i, rec in results:
                     t = order[i]
-                    rec = {"key": t.key, "claim": c.id, "spec": t.instance,
-                           "tolerances": overridden(c, "tolerances", t.tolerances),
-                           "protocol": overridden(c, "protocol", t.protocol),
-                           "evidence": out["evidence"], "seconds": out["seconds"]}
-                    rec = plain(rec)
-                    if store is not None:
-                        store.append(rec)
                     res.add(rec)
                     res.computed += 1
                     finished = 0
@@ -457,19 +474,226 @@ def run_sweep(
     return res
 
 
-def _run(calls: list[tuple[Any, ...]], workers: int | None, scheduler: str | None,
-         retries: int, on_retry: Any) -> Iterator[tuple[int, Any]]:
+def stored_results(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
+                   record: Callable[[int, Any], dict[str, Any]], store: ResultStore | None, *,
+                   workers: int | None = None, scheduler: str | None = None, retries: int = 2,
+                   on_retry: Callable[[list[int], int], None] | None = None,
+                   sort_keys: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The one task loop of every sweep: run ``fn(*calls[i])`` (``properties.executors.run_tasks``:
+    here, in a process pool or on Dask), turn each result into its plain-JSON record
+    (``record(i, result)``, which carries the task's ``key``), append it to ``store`` as it
+    arrives and yield ``(i, record)``. The record is passed through JSON as the store writes it
+    (``sort_keys``: the store's), so a computed record equals, key order included, the one a
+    later run reads back. No calls (everything read back): no pool is started."""
     from attnsvm.properties.executors import run_tasks
 
-    if not calls:  # everything read back: start no pool
+    if not calls:
         return
-    yield from run_tasks(evaluate_task, calls, workers=workers, scheduler=scheduler,
-                         retries=retries, on_retry=on_retry)
+    for i, out in run_tasks(fn, calls, workers=workers, scheduler=scheduler, retries=retries,
+                            on_retry=on_retry):
+        rec = json.loads(json.dumps(plain(record(i, out)), sort_keys=sort_keys))
+        if store is not None:
+            store.append(rec)
+        yield i, rec
 
 
 @contextmanager
 def _nothing() -> Any:
     yield None
+
+
+@contextmanager
+def _pinned() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield None
+
+
+# ---------------------------------------------------------------- sweeps of a plain function
+@dataclass(frozen=True)
+class FunctionTask:
+    """One task of a function sweep: ``fn(**params, seed=seed)``, the cell it counts towards (a
+    dict of the cell's values) and the key its records are kept under."""
+
+    cell: dict[str, Any]
+    params: dict[str, Any]
+    seed: int | None
+    key: str
+
+
+def function_path(fn: Callable[..., Any]) -> str:
+    """``module:qualname`` of an importable function (how workers find it)."""
+    path = f"{fn.__module__}:{fn.__qualname__}"
+    if "<" in path:
+        raise ValueError(f"{path}: a sweep runs module-level functions only")
+    return path
+
+
+def resolve_function(path: str) -> Callable[..., Any]:
+    import importlib
+
+    module, _, name = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def function_task_key(name: str, fn: str, params: Mapping[str, Any], seed: int | None,
+                      version: str) -> str:
+    """The key of a function task: the sweep's name, the function's path, the parameters, the
+    seed and the version (bump it when the function's results change)."""
+    ident = {"sweep": name, "function": fn, "params": dict(params), "seed": seed,
+             "version": version}
+    text = json.dumps(plain(ident), sort_keys=True, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def function_task(name: str, fn: Callable[..., Any], version: str, cell: Mapping[str, Any],
+                  params: Mapping[str, Any], seed: int | None = None) -> FunctionTask:
+    """The task ``fn(**params, seed=seed)`` of the sweep ``name``, counted in ``cell``."""
+    return FunctionTask(dict(cell), dict(params), seed,
+                        function_task_key(name, function_path(fn), params, seed, version))
+
+
+def call_function(path: str, params: dict[str, Any], seed: int | None,
+                  pin: bool = True) -> dict[str, Any]:
+    """Worker entry point of a function task (picklable; BLAS pinned to one thread unless
+    ``pin`` is False: the caller pinned it already): the function's records (a dict is one
+    record, a list several; each a plain-JSON dict with a ``status``) and the seconds it took."""
+    from threadpoolctl import threadpool_limits
+
+    fn = resolve_function(path)
+    t0 = time.perf_counter()
+    with threadpool_limits(1) if pin else _nothing():
+        out = fn(**params, seed=seed)
+    records = [out] if isinstance(out, Mapping) else list(out)
+    for r in records:
+        if not isinstance(r, Mapping) or "status" not in r:
+            raise TypeError(f"{path} must return records with a 'status', got {r!r:.80}")
+    return {"records": plain(records), "seconds": time.perf_counter() - t0}
+
+
+@dataclass
+class FunctionSweep:
+    """A function sweep's outcome: its tasks and, per task key, the stored line (``records``,
+    ``seconds``, the task's identity)."""
+
+    name: str
+    function: str
+    version: str
+    tasks: list[FunctionTask]
+    stored: dict[str, dict[str, Any]]
+    computed: int = 0
+    reused: int = 0
+    out_dir: Path | None = None
+
+    def records(self, task: FunctionTask) -> list[dict[str, Any]]:
+        """The records of one (finished) task."""
+        return self.stored[task.key]["records"]
+
+    def cells(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Per cell (in the order of its first task): the cell and its tasks' records, in task
+        order."""
+        out: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for t in self.tasks:
+            entry = out.setdefault(json.dumps(plain(t.cell), sort_keys=True), (t.cell, []))
+            if t.key in self.stored:
+                entry[1].extend(self.records(t))
+        return list(out.values())
+
+    def rows(self, success: str) -> list[dict[str, Any]]:
+        """The tidy table: per cell its values and the ``tally`` of ``success``."""
+        return [{**cell, **tally(recs, success)} for cell, recs in self.cells()]
+
+
+def status_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many records have each ``status`` (sorted by status)."""
+    out: dict[str, int] = {}
+    for r in records:
+        out[r["status"]] = out.get(r["status"], 0) + 1
+    return dict(sorted(out.items()))
+
+
+def tally(records: Sequence[Mapping[str, Any]], success: str) -> dict[str, Any]:
+    """How many records have ``status == success`` of how many, the count of every status, the
+    fraction and its 95% Wilson interval (None without records)."""
+    statuses = status_counts(records)
+    k, n = statuses.get(success, 0), len(records)
+    lo, hi = wilson(k, n)
+    return {"success": success, "k": k, "n": n, "statuses": statuses,
+            "fraction": k / n if n else None, "wilson95": [lo, hi] if n else None}
+
+
+def run_function_sweep(
+    name: str,
+    fn: Callable[..., Any],
+    tasks: Sequence[FunctionTask],
+    *,
+    version: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retries: int = 2,
+    on_result: Callable[[FunctionTask, dict[str, Any]], None] | None = None,
+) -> FunctionSweep:
+    """Run the tasks (``function_task``) of ``fn`` through the sweep machinery: the executors
+    (``workers``, ``scheduler``; ``workers=1``: here, in order) and, with ``out_dir``, the
+    resumable store ``out_dir/results.jsonl`` (tasks whose key is there are read back, not
+    recomputed; new lines are appended as tasks finish; ``out_dir/sweep.json`` gets the tally of
+    ``status`` per cell). ``on_result(task, line)`` is told every computed task."""
+    path = function_path(fn)
+    res = FunctionSweep(name, path, version, list(tasks), {},
+                        out_dir=None if out_dir is None else Path(out_dir))
+    # the records' own key order: a read-back run gives the same JSON text as a computed one
+    store = (ResultStore(out_dir, payload="records", sort_keys=False)
+             if out_dir is not None else None)
+    with store if store is not None else _nothing():
+        if store is not None:
+            lines = store.load()
+            res.stored = {t.key: lines[t.key] for t in res.tasks if t.key in lines}
+        res.reused = len(res.stored)
+        todo: dict[str, FunctionTask] = {}
+        for t in res.tasks:
+            if t.key not in res.stored:
+                todo.setdefault(t.key, t)
+        order = list(todo.values())
+
+        def record(i: int, out: dict[str, Any]) -> dict[str, Any]:
+            t = order[i]
+            return {"key": t.key, "sweep": name, "function": path, "version": version,
+                    "cell": t.cell, "params": t.params, "seed": t.seed,
+                    "records": out["records"], "seconds": out["seconds"]}
+
+        here = workers == 1 and not scheduler  # in this process: pin BLAS once, not per task
+        calls = [(path, t.params, t.seed, not here) for t in order]
+        try:
+            with closing(stored_results(call_function, calls, record, store, workers=workers,
+                                        scheduler=scheduler, retries=retries,
+                                        sort_keys=False)) as results, \
+                    _pinned() if here and calls else _nothing():
+                for i, line in results:
+                    res.stored[order[i].key] = line
+                    res.computed += 1
+                    if on_result is not None:
+                        on_result(order[i], line)
+        finally:
+            if store is not None:
+                write_function_table(res)
+    return res
+
+
+def write_function_table(res: FunctionSweep) -> None:
+    """``sweep.json`` of a function sweep: per cell the count of every ``status``."""
+    if res.out_dir is None:
+        return
+    doc = {"sweep": res.name, "function": res.function, "version": res.version,
+           "tasks": len(res.tasks), "done": len(res.stored), "computed": res.computed,
+           "reused": res.reused,
+           "cells": [{"cell": cell, "records": len(recs), "statuses": status_counts(recs)}
+                     for cell, recs in res.cells()]}
+    atomic_write_text(res.out_dir / TABLE_JSON, json.dumps(plain(doc), indent=2) + "\n")
 
 
 # ------------------------------------------------------------------------------ the outputs

@@ -2,6 +2,9 @@
 
 The generic path is ``descend`` over ``gradients.grad_W``; passing an identity projection to
 ``train_W`` keeps it (the kernel does not take projections), so both run on the same inputs.
+The kernel has two implementations, numba-compiled (``kernel_numba``, the default when numba is
+importable) and numpy (the fallback): both are checked, against the generic path and against
+each other.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from attnsvm.reference.attention.models import ReLUHead
 from attnsvm.reference.attention.training import TrainResult, train_W, uniform_init
 
 RTOL = 1e-12
+HAS_NUMBA = kernel.numba_kernel() is not None
+BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not HAS_NUMBA, reason="numba not installed"))]
 
 
 def generic(*args, **kw) -> TrainResult:
@@ -91,22 +97,111 @@ def test_kernel_equals_generic_path_at_200_steps(inst: dict) -> None:
     assert_same(train_W(*inst["args"], **inst["kw"]), ref)
 
 
-def test_paper_family_per_run_and_shared_equal_generic_path() -> None:
+def as_result(run: kernel.KernelRun) -> TrainResult:
+    """A kernel run in ``train_W``'s result type (what ``assert_same`` compares)."""
+    return TrainResult(params={"W": run.W}, checkpoints=run.checkpoints,
+                       history={"W": run.history}, risk=run.risk, probs=run.probs,
+                       selected=run.probs.argmax(axis=-1))
+
+
+def kernel_result(inst: dict, backend: str, W0: np.ndarray | None = None) -> TrainResult:
+    """``kernel.normalized_gd_W`` on an instance of ``instances`` with the given backend."""
+    X, Y, Z, v, W = inst["args"]
+    kw = dict(inst["kw"])
+    return as_result(kernel.normalized_gd_W(X, Y, Z, v, W if W0 is None else W0,
+                                            loss=get_loss(kw.pop("loss")), backend=backend,
+                                            **kw))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_paper_family_per_run_and_shared_equal_generic_path(backend: str) -> None:
     S = stack_problems([paper_family(6, 8, 10, seed) for seed in range(5)])
     W0 = uniform_init((5, 10, 10), seed=3)
     for data in ((S["X"], S["Y"], S["Z"], S["v"]), (S["X"][0], S["Y"][0], S["Z"][0], S["v"][0])):
         kw = {"steps": 200, "lr": 0.1, "checkpoints": [0, 10, 100]}
-        assert_same(train_W(*data, W0, **kw), generic(*data, W0, **kw))
+        inst = {"args": (*data, W0), "kw": {**kw, "loss": "logistic"}}
+        assert_same(kernel_result(inst, backend), generic(*data, W0, **kw))
 
 
-def test_deep_saturation_takes_the_log_space_path_and_stays_exact() -> None:
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@settings(max_examples=25, deadline=None)
+@given(instances(), st.integers(1, 70))
+def test_numba_and_numpy_kernels_agree(inst: dict, runs: int) -> None:
+    """Both implementations, on the same instances (B up to 70: several SIMD groups and
+    padding lanes), agree to 1e-12 unless the numpy kernel itself moves by more than 1e-12
+    when W0 moves by 1e-14."""
+    X, Y, Z, v, W0 = inst["args"]
+    W0 = np.concatenate([W0] * -(-runs // W0.shape[0]))[:runs] if W0.shape[0] < runs else W0
+    B = W0.shape[0]
+    grow = [a if a.ndim == core else np.resize(a, (B, *a.shape[1:]))
+            for a, core in ((X, 3), (Y, 1), (Z, 2), (v, 1))]
+    inst = {"args": (*grow, W0), "kw": inst["kw"]}
+    ref = kernel_result(inst, "numpy")
+    nudge = 1e-14 * np.random.default_rng(0).standard_normal(W0.shape)
+    moved = kernel_result(inst, "numpy", W0 + nudge)
+    assume(max(relative_gap(moved, ref), float(np.max(np.abs(moved.risk - ref.risk))),
+               float(np.max(np.abs(moved.probs - ref.probs)))) < 1e-12)
+    assert_same(kernel_result(inst, "numba"), ref)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_compiled_exp_within_one_ulp() -> None:
+    """``kernel_numba._exp_flat`` (the fast path's vectorised exp) against numpy's exp on its
+    domain [-708, 709]: within 1 ulp (relative 2.3e-16), exactly 1 at 0, 0 below -708, NaN
+    for NaN."""
+    from attnsvm.reference.attention import kernel_numba
+
+    x = np.concatenate([np.linspace(-708.0, 709.0, 200_001), -np.logspace(-300, 2.8, 2000),
+                        [0.0, -0.0, -750.0, np.nan]])
+    out = np.empty_like(x)
+    kernel_numba._exp_flat(x, out, np.empty_like(x))
+    ref = np.exp(x[:-4])
+    assert float(np.max(np.abs(out[:-4] - ref) / ref)) <= 1.01 * np.finfo(float).eps
+    assert out[-4] == 1.0 and out[-3] == 1.0 and out[-2] == 0.0 and np.isnan(out[-1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tied_values_give_exactly_zero_steps(backend: str) -> None:
+    """Every token of every input the same: logits and values tie exactly, the softmax is
+    uniform, the gradient is exactly zero and so is every step (in every run, any B)."""
+    rng = np.random.default_rng(5)
+    X = np.repeat(rng.standard_normal((3, 1, 4)), 5, axis=1)  # (n, T, d), tokens repeated
+    W0 = uniform_init((9, 4, 4), seed=2)
+    inst = {"args": (X, np.array([1.0, -1.0, 1.0]), rng.standard_normal((3, 4)),
+                     rng.standard_normal(4), W0), "kw": {"steps": 5, "lr": 0.1,
+                                                         "loss": "logistic",
+                                                         "checkpoints": None}}
+    res = kernel_result(inst, backend)
+    np.testing.assert_array_equal(res.params["W"], W0)
+    np.testing.assert_array_equal(res.probs, np.full((9, 3, 5), 0.2))
+
+
+def test_without_numba_the_numpy_kernel_runs(monkeypatch) -> None:
+    """``backend="auto"`` falls back to numpy when numba is not importable (and for a loss
+    that is not a built-in one); ``backend="numba"`` then says what is missing."""
+    p = paper_family(3, 4, 5, 0)
+    W0 = uniform_init((2, 5, 5), seed=1)
+    loss = get_loss("logistic")
+    ref = kernel.normalized_gd_W(p.X, p.Y, p.Z, p.v, W0, steps=20, lr=0.1, loss=loss,
+                                 backend="numpy")
+    monkeypatch.setattr(kernel, "numba_kernel", lambda: None)
+    run = kernel.normalized_gd_W(p.X, p.Y, p.Z, p.v, W0, steps=20, lr=0.1, loss=loss)
+    np.testing.assert_array_equal(run.history, ref.history)
+    with pytest.raises(ImportError, match="numba"):
+        kernel.normalized_gd_W(p.X, p.Y, p.Z, p.v, W0, steps=2, lr=0.1, loss=loss,
+                               backend="numba")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deep_saturation_takes_the_log_space_path_and_stays_exact(backend: str) -> None:
     """||W|| ~ 1e4: logit gaps far beyond 745, exp(L - max) underflows for every runner-up, the
     fast path's gradient vanishes and each step is recomputed in log space; steps keep length
     eta (to the round-off of differencing 1e4-sized iterates) and equal the generic path's."""
     p = paper_family(3, 4, 5, 0)
     W0 = 1e4 * uniform_init((2, 5, 5), seed=1)
     run = kernel.normalized_gd_W(p.X, p.Y, p.Z, p.v, W0, steps=30, lr=0.5,
-                                 loss=get_loss("logistic"), checkpoints=list(range(31)))
+                                 loss=get_loss("logistic"), checkpoints=list(range(31)),
+                                 backend=backend)
     assert run.exact_steps == 30
     steps = np.linalg.norm(np.diff(run.history, axis=1), axis=(2, 3))
     np.testing.assert_allclose(steps, 0.5, rtol=1e-10)

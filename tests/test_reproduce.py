@@ -167,6 +167,37 @@ def test_cli_reproduce_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (tmp_path / "REPORT.md").is_file()
 
 
+def test_a_reproduction_into_its_out_folder_resumes(quick_run: dict, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """svm_rank and global_fraction run their grids on the sweep machinery and keep every task in
+    OUT/sweeps: a second run into the same folder computes no task and writes the same files."""
+    import shutil
+
+    from attnsvm.properties import sweeps
+    from attnsvm.properties.reproduce.report import CACHE_DIR
+
+    names = ["svm_rank", "global_fraction"]
+    out = tmp_path / "again"
+    shutil.copytree(quick_run["out"], out)
+    stores = sorted((out / CACHE_DIR).rglob(sweeps.RESULTS_FILE))
+    assert {p.relative_to(out / CACHE_DIR).parts[0] for p in stores} == set(names)
+    lines = {p: p.read_bytes() for p in stores}
+
+    def computed(*args: object) -> None:
+        raise AssertionError(f"a task was recomputed: {args}")
+
+    monkeypatch.setattr(sweeps, "call_function", computed)
+    with threadpool_limits(limits=1):
+        reproduce(names, out, quick=True, seed=SEED)
+    for name in names:
+        assert (out / f"{name}.json").read_bytes() == (
+            quick_run["out"] / f"{name}.json").read_bytes()
+    assert {p: p.read_bytes() for p in stores} == lines
+    for p in stores:
+        doc = json.loads((p.parent / sweeps.TABLE_JSON).read_text(encoding="utf-8"))
+        assert doc["computed"] == 0 and doc["reused"] == doc["tasks"] == doc["done"] > 0
+
+
 def test_unknown_experiment_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from attnsvm.properties.cli import main
 

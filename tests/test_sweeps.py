@@ -25,6 +25,8 @@ from attnsvm.properties.sweeps import (
     TABLE_JSON,
     ResultStore,
     evaluate_task,
+    function_task,
+    run_function_sweep,
     run_sweep,
 )
 from attnsvm.reference.errors import ProblemError
@@ -248,3 +250,42 @@ def test_a_local_worker_that_dies_costs_its_task_a_retry(tmp_path, capsys) -> No
         assert doc["complete"] and len(doc["results"]) == 12
         assert [r["evidence"]["gap"] for r in doc["results"]] == [
             toy_gap(s, x) for x in (1, 2) for s in range(6)]
+
+
+# ------------------------------------------------------------------- sweeps of a plain function
+def toy_runs(x: int, seed: int) -> list[dict]:
+    """A toy task for function sweeps: two records whose status is a fixed function of
+    (x, seed, k)."""
+    return [{"k": k, "status": "ok" if (seed * 7 + x * 3 + k) % 4 else "no"} for k in range(2)]
+
+
+def _toy_tasks(version: str) -> list:
+    return [function_task("toy", toy_runs, version, {"x": x}, {"x": x}, s)
+            for x in (1, 2) for s in range(5)]
+
+
+def test_function_sweep_tallies_and_resumes(tmp_path: Path) -> None:
+    first = run_function_sweep("toy", toy_runs, _toy_tasks("1"), version="1", out_dir=tmp_path,
+                               workers=1)
+    assert (first.computed, first.reused) == (10, 0)
+    rows = first.rows("ok")
+    for row, x in zip(rows, (1, 2), strict=True):
+        statuses = [r["status"] for s in range(5) for r in toy_runs(x, s)]
+        ok = statuses.count("ok")
+        assert (row["x"], row["k"], row["n"]) == (x, ok, 10)
+        assert row["statuses"] == {"no": 10 - ok, "ok": ok} and row["fraction"] == ok / 10
+        assert row["wilson95"] == list(wilson(ok, 10))
+    # a store cut short mid-line: the complete lines are read back, the rest recomputed
+    results = tmp_path / RESULTS_FILE
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:7]) + "\n" + lines[7][:30])
+    again = run_function_sweep("toy", toy_runs, _toy_tasks("1"), version="1", out_dir=tmp_path,
+                               workers=1)
+    assert (again.computed, again.reused) == (3, 7) and again.rows("ok") == rows
+    assert [again.records(t) for t in again.tasks] == [first.records(t) for t in first.tasks]
+    doc = json.loads((tmp_path / TABLE_JSON).read_text())
+    assert (doc["done"], doc["computed"], doc["reused"]) == (10, 3, 7)
+    # the version is part of the key: a new one recomputes every task
+    bumped = run_function_sweep("toy", toy_runs, _toy_tasks("2"), version="2", out_dir=tmp_path,
+                                workers=1)
+    assert (bumped.computed, bumped.reused) == (10, 0)

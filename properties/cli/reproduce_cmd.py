@@ -2,7 +2,9 @@
 suite agrees (issue 6; TF-SVM arXiv 2308.16898 and MMTS arXiv 2306.13596).
 
 Writes <out>/<name>.png, <out>/<name>.json, <out>/REPORT.md and, last, <out>/MANIFEST.json
-(an interrupted run leaves <out>/INCOMPLETE instead); progress goes to stderr.
+(an interrupted run leaves <out>/INCOMPLETE instead); progress goes to stderr. The experiments
+whose grids run on the sweep machinery keep their finished tasks in <out>/sweeps (or --cache):
+rerunning into the same folder resumes an interrupted run and recomputes nothing.
 Exit 0 when the experiments ran (a "differs" row is a finding, not a failure), 2 on an unknown
 experiment name or an unusable --out / --seed (checked before any work), 130 on Ctrl-C.
 """
@@ -23,9 +25,16 @@ from attnsvm.properties.cli.common import BadInput, emit_json, emit_table
 @click.option("--out", "out", type=str, default="attnsvm-reproduce",
               show_default=True, help="Output directory.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--cache", "cache", type=str, default=None,
+              help="Where finished tasks of svm_rank and global_fraction are kept, so that a "
+              "rerun resumes instead of recomputing [default: OUT/sweeps].")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Keep no task results: recompute every task.")
+@click.option("--workers", type=click.IntRange(1, None), default=1, show_default=True,
+              help="Processes for the tasks of svm_rank and global_fraction (1: this process).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
-def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
-                  as_json: bool) -> int:
+def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int, cache: str | None,
+                  no_cache: bool, workers: int, as_json: bool) -> int:
     """Reproduce the experiments NAMES (default: all) and write figures, data and REPORT.md.
 
     Experiments: local_convergence, svm_rank, global_fraction, nonlinear_head,
@@ -43,6 +52,10 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
             f"unknown experiment {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)}"
         )
     writable_dir(out, "out")
+    if cache is not None and no_cache:
+        raise BadInput("--cache and --no-cache: choose one")
+    if cache is not None:
+        writable_dir(cache, "cache")
     chosen = [n for n in EXPERIMENTS if not names or n in names]
     console = Console(stderr=True)
     with Progress(
@@ -62,7 +75,8 @@ def reproduce_cmd(names: tuple[str, ...], quick: bool, out: str, seed: int,
         # one BLAS thread: the batched arrays are small (more threads only oversubscribe a
         # shared machine), and a fixed thread count keeps the JSON bitwise reproducible
         with threadpool_limits(limits=1):
-            written = reproduce(list(names), out, quick=quick, seed=seed, progress=progress)
+            written = reproduce(list(names), out, quick=quick, seed=seed, progress=progress,
+                                cache=False if no_cache else (cache or True), workers=workers)
         bar.update(task, completed=len(chosen))
     report = f"{out}/REPORT.md"
     if as_json:

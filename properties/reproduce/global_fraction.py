@@ -6,6 +6,10 @@ paper, unconfirmed (figure number and setup), and has no official notebook. Our 
 n = 6, T = 8, fresh paper-family data and a fresh U(+-1/sqrt(d)) init per run, normalized GD
 eta = 0.1 for 2000 steps; a run is global when its final selection is opt in every input (and the
 softmax is saturated). 95% Wilson intervals; a Cochran-Armitage test for the trend in log2 d.
+
+The grid runs on the sweep machinery (``properties.sweeps.run_function_sweep``): one task per
+(d, chunk of ``RUNS_PER_TASK`` runs), trained as one batch, returning one record per run; a
+run's data and init do not depend on its chunk, so the numbers are those of one batch per d.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ from attnsvm.properties.reproduce.compare import (
     tfsvm,
 )
 from attnsvm.properties.reproduce.evaluation import fmt
+from attnsvm.properties.sweeps import FunctionTask, function_task, run_function_sweep, tally
 from attnsvm.reference.attention.families import paper_family, stack_problems
 from attnsvm.reference.attention.training import train_W, uniform_init
 from attnsvm.reference.errors import InfeasibleSVM
-from attnsvm.reference.stats import wilson
 from attnsvm.reference.svm.frobenius import solve_att_svm
 from attnsvm.reference.svm.selection import optimal_tokens
 from attnsvm.reference.svm.token_optimality import is_locally_optimal
@@ -70,6 +74,12 @@ EARLIER_GLOBAL = {4: 10, 8: 22, 16: 28, 32: 35, 64: 39}
 EARLIER_RUN = earlier(f"{EARLIER_RUNS} runs per d")
 SATURATED = 1 - 1e-6
 EXTEND_STEPS = 10000  # continuation of runs stuck at a non-locally-optimal selection
+#: runs trained as one batch in one task (a d's runs are split into chunks of this size)
+RUNS_PER_TASK = 50
+#: the version of train_runs' results (part of every task's key: bump it when they change)
+TASK_VERSION = "1"
+#: run() takes cache= and workers= (its grid runs on properties.sweeps' machinery)
+RESUMABLE = True
 
 
 def settings(quick: bool) -> dict[str, Any]:
@@ -113,58 +123,92 @@ def _classify(p: Any, alpha: np.ndarray, sat: bool, max_prob: float, W: np.ndarr
     return out
 
 
-def _extend(problems: list, res: Any, stuck: list[int], lr: float,
-            glob: list[bool]) -> tuple[int, list[bool]]:
+def _extend(problems: list, res: Any, stuck: list[int], lr: float) -> dict[int, dict[str, bool]]:
     """Saturated runs sitting at a selection that is NOT locally optimal are transients:
-    continue them and record where they go (the protocol's number stays the 2000-step one)."""
-    after = list(glob)
-    moved = 0
+    continue them and record where they go (the protocol's number stays the 2000-step one):
+    per stuck run, whether it changed selection and whether it is global after."""
+    out = {}
     if stuck:
         ext = extend_runs(problems, res.params["W"], stuck, EXTEND_STEPS, lr)
         for j, b in enumerate(stuck):
             opt = optimal_tokens(problems[b])
-            moved += int(not np.array_equal(ext.selected[j], res.selected[b]))
-            after[b] = bool(opt.unique and np.array_equal(ext.selected[j], opt.tokens))
-    return moved, after
+            out[b] = {"moved": bool(not np.array_equal(ext.selected[j], res.selected[b])),
+                      "global_after": bool(opt.unique
+                                           and np.array_equal(ext.selected[j], opt.tokens))}
+    return out
 
 
-def _one_d(d: int, cfg: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    n, T, B = cfg["n"], cfg["T"], cfg["runs_per_d"]
-    problems = [paper_family(n, T, d, sub_seed(seed, "data", d, r)) for r in range(B)]
+def train_runs(n: int, T: int, d: int, first: int, count: int, steps: int, lr: float,
+               seed: int) -> list[dict[str, Any]]:
+    """One task: the runs first..first+count-1 at dimension d, trained as one batch (train_W);
+    one record per run, status ``global`` or ``not_global``. Run r's data and init are the
+    same whichever chunk it is trained in: data seed (seed, "data", d, r), init row r of the
+    U(+-1/sqrt(d)) stream seeded (seed, "init", d) (training is per run: batching does not
+    change a run's numbers)."""
+    runs = range(first, first + count)
+    problems = [paper_family(n, T, d, sub_seed(seed, "data", d, r)) for r in runs]
     D = stack_problems(problems)
-    res = train_W(
-        D["X"], D["Y"], D["Z"], D["v"], uniform_init((B, d, d), sub_seed(seed, "init", d)),
-        steps=cfg["steps"], lr=cfg["lr"],
-    )
+    W0 = uniform_init((first + count, d, d), sub_seed(seed, "init", d))[first:]
+    res = train_W(D["X"], D["Y"], D["Z"], D["v"], W0, steps=steps, lr=lr)
     sat = res.min_max_prob > SATURATED
-    runs = [_classify(p, res.selected[b], bool(sat[b]), res.min_max_prob[b], res.params["W"][b], b)
-            for b, p in enumerate(problems)]
-    glob = [r["global"] for r in runs]
-    stuck = [b for b in range(B) if sat[b] and not runs[b]["local"]]
-    moved, after = _extend(problems, res, stuck, cfg["lr"], glob)
-    k = int(np.sum(glob))
-    lo, hi = wilson(k, B)
+    recs = [_classify(p, res.selected[b], bool(sat[b]), res.min_max_prob[b], res.params["W"][b],
+                      first + b) for b, p in enumerate(problems)]
+    stuck = [b for b in range(count) if sat[b] and not recs[b]["local"]]
+    ext = _extend(problems, res, stuck, lr)
+    return [{**r, "run": first + b, "status": "global" if r["global"] else "not_global",
+             "saturated": bool(sat[b]), "max_prob": float(res.min_max_prob[b]),
+             "stuck": b in ext, "moved": ext.get(b, {}).get("moved", False),
+             "global_after": ext.get(b, {}).get("global_after", r["global"])}
+            for b, r in enumerate(recs)]
+
+
+def _one_d(d: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of dimension d from its runs' records (in run order)."""
+    share = tally(runs, "global")
     norms = [r["opt_norm"] for r in runs if r["opt_norm"] is not None]
     return {
-        "d": d, "runs": B, "global": k, "fraction": k / B, "wilson95": [lo, hi],
-        "saturated": int(sat.sum()), "locally_optimal": int(np.sum([r["local"] for r in runs])),
+        "d": d, "runs": share["n"], "global": share["k"], "fraction": share["fraction"],
+        "wilson95": share["wilson95"],
+        "saturated": sum(r["saturated"] for r in runs),
+        "locally_optimal": sum(r["local"] for r in runs),
         "opt_feasible": len(norms), "opt_ties": sum(int(r["tie"]) for r in runs),
         "median_norm_Wmm_opt": float(np.median(norms)) if norms else None,
-        "min_max_prob": float(res.min_max_prob.min()),
+        "min_max_prob": min(r["max_prob"] for r in runs),
         "unsaturated": [r["unsat"] for r in runs if "unsat" in r],
-        "saturated_not_locally_optimal": len(stuck),
+        "saturated_not_locally_optimal": sum(r["stuck"] for r in runs),
         "extension_steps": EXTEND_STEPS,
-        "moved_after_extension": moved,
-        "global_after_extension": int(np.sum(after)),
+        "moved_after_extension": sum(r["moved"] for r in runs),
+        "global_after_extension": sum(r["global_after"] for r in runs),
     }
 
 
-def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentResult:
+def tasks_of(cfg: Mapping[str, Any], seed: int) -> list[FunctionTask]:
+    """One task per (d, chunk of at most RUNS_PER_TASK runs)."""
+    B = cfg["runs_per_d"]
+    return [
+        function_task(NAME, train_runs, TASK_VERSION, {"d": d},
+                      {"n": cfg["n"], "T": cfg["T"], "d": d, "first": first,
+                       "count": min(RUNS_PER_TASK, B - first), "steps": cfg["steps"],
+                       "lr": cfg["lr"]}, seed)
+        for d in cfg["dims"] for first in range(0, B, RUNS_PER_TASK)
+    ]
+
+
+def run(quick: bool, seed: int, progress: Progress | None = None, *,
+        cache: Path | None = None, workers: int | None = 1) -> ExperimentResult:
+    """The grid d x runs as a function sweep (``properties.sweeps``): one task per (d, chunk of
+    runs), trained as one batch. ``cache``: the sweep's resumable store (tasks already there
+    are read back); ``workers``: the executor (1: here, in order)."""
     cfg = settings(quick)
-    rows = []
-    for d in cfg["dims"]:
-        note(progress, f"d={d}: {cfg['runs_per_d']} runs x {cfg['steps']} steps")
-        rows.append(_one_d(d, cfg, seed))
+
+    def told(task: FunctionTask, _line: Mapping[str, Any]) -> None:
+        p = task.params
+        note(progress, f"d={p['d']}: runs {p['first']}..{p['first'] + p['count'] - 1} of "
+                       f"{cfg['runs_per_d']} x {cfg['steps']} steps")
+
+    sweep = run_function_sweep(NAME, train_runs, tasks_of(cfg, seed), version=TASK_VERSION,
+                               out_dir=cache, workers=workers, on_result=told)
+    rows = [_one_d(cell["d"], runs) for cell, runs in sweep.cells()]
     z, p = trend_p([r["global"] for r in rows], [r["runs"] for r in rows],
                    [float(np.log2(r["d"])) for r in rows])
     data = {"per_d": rows, "trend_z": z, "trend_p_one_sided": p}

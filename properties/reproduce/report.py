@@ -12,6 +12,11 @@ Completeness: ``reproduce`` first removes the temporary files a killed run left 
 ``INCOMPLETE`` and only at the end, once every file is written, ``MANIFEST.json`` (the files of
 the run with their sha256) and removes the marker. A folder with ``INCOMPLETE`` or without
 ``MANIFEST.json`` holds an interrupted run; every single file in it is complete (atomic writes).
+
+Resuming: the experiments whose grids run on the sweep machinery (``svm_rank``,
+``global_fraction``) keep every finished task in ``<out>/sweeps/<name>/results.jsonl``, keyed by
+the task (function, parameters, seed, version); a second run into the same folder reads them
+back and recomputes nothing, so it gives the same files. MANIFEST.json does not list the cache.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,9 @@ from attnsvm.properties.reproduce.evaluation import jsonable
 MANIFEST = "MANIFEST.json"
 #: written first, removed last: the folder holds a run in progress or an interrupted one
 INCOMPLETE = "INCOMPLETE"
+#: the sweep cache inside the output folder (``reproduce(cache=True)``): one store per
+#: experiment, ``sweeps/<name>/results.jsonl`` (``properties.sweeps``)
+CACHE_DIR = "sweeps"
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,25 @@ def unknown_names(names: Iterable[str]) -> list[str]:
     return [n for n in names if n not in EXPERIMENTS]
 
 
-def run_experiment(name: str, quick: bool, seed: int,
-                   progress: Progress | None = None) -> ExperimentResult:
-    """Run one registered experiment (KeyError for an unknown name)."""
-    return EXPERIMENTS[name].run(quick, seed, progress=progress)
+#: (cache folder, workers) of the experiments on the sweep machinery while ``reproduce`` runs
+_SWEEP_OPTIONS: ContextVar[tuple[Path | None, int | None]] = ContextVar(
+    "reproduce_sweep_options", default=(None, 1))
+
+
+def run_experiment(name: str, quick: bool, seed: int, progress: Progress | None = None, *,
+                   cache: Path | None = None, workers: int | None = None) -> ExperimentResult:
+    """Run one registered experiment (KeyError for an unknown name). An experiment whose grid
+    runs on the sweep machinery (module flag ``RESUMABLE``) keeps its tasks' results in
+    ``cache/<name>`` and runs them with ``workers``; without them, those of the ``reproduce``
+    call in progress (none: no cache, in this process)."""
+    module = EXPERIMENTS[name]
+    if not getattr(module, "RESUMABLE", False):
+        return module.run(quick, seed, progress=progress)
+    default_cache, default_workers = _SWEEP_OPTIONS.get()
+    cache = default_cache if cache is None else Path(cache)
+    return module.run(quick, seed, progress=progress,
+                      workers=default_workers if workers is None else workers,
+                      cache=None if cache is None else cache / name)
 
 
 def write_experiment(result: ExperimentResult, out: Path) -> tuple[Path, Path]:
@@ -163,9 +187,17 @@ def reproduce(
     quick: bool = False,
     seed: int = 0,
     progress: Callable[[str, str], None] | None = None,
+    cache: str | Path | None | bool = True,
+    workers: int | None = 1,
 ) -> list[Written]:
     """Run the named experiments (all when empty) in registry order, write their files and
-    REPORT.md into ``out``. ``progress(name, stage)`` is called as work proceeds."""
+    REPORT.md into ``out``. ``progress(name, stage)`` is called as work proceeds.
+
+    ``cache``: where the experiments that run on the sweep machinery keep their tasks' results
+    (``True``: ``out/CACHE_DIR``; a path; ``None`` or ``False``: no cache, recompute). A rerun
+    into the same folder (after an interrupt, or with more experiments) reads finished tasks
+    back instead of recomputing them; delete the cache folder to recompute. ``workers``: their
+    executor (1: in this process, in order)."""
     chosen = [n for n in EXPERIMENTS if not names or n in names]
     bad = unknown_names(names)
     if bad:
@@ -176,11 +208,16 @@ def reproduce(
     (outdir / MANIFEST).unlink(missing_ok=True)
     atomic_write_text(outdir / INCOMPLETE, "attnsvm reproduce is writing this folder, or was "
                       "interrupted; MANIFEST.json lists the files once the run is complete\n")
+    cache_dir = outdir / CACHE_DIR if cache is True else (Path(cache) if cache else None)
     written: list[Written] = []
     for name in chosen:
         stage = None if progress is None else (lambda s, _n=name: progress(_n, s))
         t0 = time.perf_counter()
-        result = run_experiment(name, quick, seed, stage)
+        token = _SWEEP_OPTIONS.set((cache_dir, workers))
+        try:
+            result = run_experiment(name, quick, seed, stage)
+        finally:
+            _SWEEP_OPTIONS.reset(token)
         if progress is not None:
             progress(name, "writing figure and data")
         jpath, ppath = write_experiment(result, outdir)

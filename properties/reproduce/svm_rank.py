@@ -8,6 +8,11 @@ dashed, against d for n in {5, 10, 15} at T = 5 and T in {5, 10, 15} at n = 5). 
 solves with cvxpy's default solver and counts singular values above an ABSOLUTE 1e-7
 (``matrix_rank(W, tol=1e-7)``); we report certified ranks with a relative threshold and, beside
 them, what that official method reports on the same instances.
+
+The grid runs on the sweep machinery (``properties.sweeps.run_function_sweep``): one task per
+instance (n, T, d, j), then one official-method task for each of the first
+``official_method_instances_per_config`` feasible instances of every (n, T, d); each task's
+record is kept under its key, so ``attnsvm reproduce`` into the same folder resumes.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from attnsvm.properties.reproduce.compare import (
     tfsvm,
 )
 from attnsvm.properties.reproduce.evaluation import fmt
+from attnsvm.properties.sweeps import FunctionTask, function_task, run_function_sweep, tally
 from attnsvm.reference.attention.families import paper_family
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.errors import InfeasibleSVM
@@ -76,6 +82,11 @@ OFFICIAL_ABS_TOL = 1e-7
 RESIDUAL_TOL = 1e-6  # row space in span{z_i}: max ||W (I - P_Z)|| / ||W||
 FRO_SATURATED_SHARE = 0.9  # share of feasible instances with rank W^mm = min(n, d)
 OFFICIAL_INFLATION = 0.5  # mean excess of the official method's nuclear rank over the certified
+#: the version of the task functions' results (part of every task's key: bump it when
+#: solve_instance or official_instance changes what it returns)
+TASK_VERSION = "1"
+#: run() takes cache= and workers= (its grid runs on properties.sweeps' machinery)
+RESUMABLE = True
 
 #: an earlier independent re-run (unpublished, not paper values; 20 seeds per config,
 #: default-precision cvxpy solves): mean nuclear rank with the relative 1e-6 threshold
@@ -136,26 +147,43 @@ def _row_space_residual(W: np.ndarray, Z: np.ndarray) -> float:
     return float(np.linalg.norm(W - W @ basis @ basis.T) / max(np.linalg.norm(W), 1e-300))
 
 
-def _instance(p: AttentionProblem, alpha: np.ndarray, official: bool) -> dict[str, Any] | None:
-    """Certified ranks of both programs (None: Att-SVM infeasible) and, when ``official``, what
-    the official method reports on the same instance."""
+def _problem(n: int, T: int, d: int, j: int, seed: int) -> tuple[AttentionProblem, Any]:
+    """Instance ``j`` of the configuration (n, T, d) and its optimal selection."""
+    p = paper_family(n, T, d, sub_seed(seed, "rank", n, T, d, j))
+    return p, optimal_tokens(p)
+
+
+def solve_instance(n: int, T: int, d: int, j: int, seed: int) -> dict[str, Any]:
+    """One task: certified ranks of both programs on instance ``j`` (status ``feasible``) or
+    ``infeasible`` (Att-SVM has no solution), whether opt had a tie, and the nuclear-solver
+    fallbacks it needed."""
+    p, opt = _problem(n, T, d, j, seed)
+    rec: dict[str, Any] = {"j": j, "tie": not opt.unique}
+    take_fallbacks()
     try:
-        fro = solve_att_svm(p, alpha)
+        fro = solve_att_svm(p, opt.tokens)
     except InfeasibleSVM:
-        return None
-    nuc = certified_nuclear(p, alpha)
+        return {**rec, "status": "infeasible"}
+    nuc = certified_nuclear(p, opt.tokens)
     sv = np.asarray(nuc.singular_values) / nuc.singular_values[0]
-    rec: dict[str, Any] = {
-        "fro": fro.rank, "nuc": nuc.rank,
+    return {
+        **rec, "status": "feasible", "fro": fro.rank, "nuc": nuc.rank,
         "resid": max(_row_space_residual(fro.W, p.Z), _row_space_residual(nuc.W, p.Z)),
         "gap_lo": float(sv[nuc.rank - 1]),
         "gap_hi": float(sv[nuc.rank]) if nuc.rank < len(sv) else 0.0,
+        "fallbacks": take_fallbacks(),
     }
-    if official:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rec["official"] = (rank_default_cvxpy(p, alpha), official_fro_rank(p, alpha))
-    return rec
+
+
+def official_instance(n: int, T: int, d: int, j: int, seed: int) -> dict[str, Any]:
+    """One task: what the official method reports on instance ``j`` (nuclear, Frobenius);
+    status ``solved`` when both default solves returned a W."""
+    p, opt = _problem(n, T, d, j, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        official = (rank_default_cvxpy(p, opt.tokens), official_fro_rank(p, opt.tokens))
+    solved = all(o["rank_abs_1e-7"] is not None for o in official)
+    return {"j": j, "status": "solved" if solved else "unsolved", "official": official}
 
 
 def _mean(xs: list) -> float | None:
@@ -185,18 +213,18 @@ def _official_summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _config(n: int, T: int, d: int, count: int, official: int, seed: int) -> dict[str, Any]:
-    recs, ties = [], 0
-    for j in range(count):
-        p = paper_family(n, T, d, sub_seed(seed, "rank", n, T, d, j))
-        opt = optimal_tokens(p)
-        ties += int(not opt.unique)
-        rec = _instance(p, opt.tokens, sum("official" in r for r in recs) < official)
-        if rec is not None:
-            recs.append(rec)
+def _config(cell: Mapping[str, Any], solved: list[dict[str, Any]],
+            official: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+    """One (n, T, d) row from its instances' records (``solved``, in instance order) and the
+    official-method records of its first feasible instances (by instance index)."""
+    n, T, d = cell["n"], cell["T"], cell["d"]
+    feas = tally(solved, "feasible")
+    recs = [r for r in solved if r["status"] == "feasible"]
+    with_official = [{**r, **official[r["j"]]} for r in recs if r["j"] in official]
     fro_r, nuc_r = [r["fro"] for r in recs], [r["nuc"] for r in recs]
     return {
-        "n": n, "T": T, "d": d, "instances": count, "feasible": len(recs), "opt_ties": ties,
+        "n": n, "T": T, "d": d, "instances": feas["n"], "feasible": feas["k"],
+        "feasible_wilson95": feas["wilson95"], "opt_ties": sum(int(r["tie"]) for r in solved),
         "rank_fro": fro_r, "rank_nuc": nuc_r,
         "mean_rank_fro": _mean(fro_r), "mean_rank_nuc": _mean(nuc_r),
         "sd_rank_nuc": float(np.std(nuc_r)) if nuc_r else None,
@@ -206,22 +234,70 @@ def _config(n: int, T: int, d: int, count: int, official: int, seed: int) -> dic
         "max_row_space_residual": max(r["resid"] for r in recs) if recs else None,
         "nuc_sigma_r_over_sigma1_min": min(r["gap_lo"] for r in recs) if recs else None,
         "nuc_sigma_r1_over_sigma1_max": max(r["gap_hi"] for r in recs) if recs else None,
-        "official": _official_summary([r for r in recs if "official" in r]),
+        "official": _official_summary(with_official),
     }
 
 
-def run(quick: bool, seed: int, progress: Progress | None = None) -> ExperimentResult:
+def _noter(progress: Progress | None, stage: str) -> Any:
+    """An ``on_result`` that tells ``progress`` each new cell of the sweep."""
+    seen: set[str] = set()
+
+    def on_result(task: FunctionTask, _line: Mapping[str, Any]) -> None:
+        label = " ".join(f"{k}={v}" for k, v in task.cell.items())
+        if label not in seen:
+            seen.add(label)
+            note(progress, f"{stage} {label}")
+
+    return on_result
+
+
+def _cell_key(cell: Mapping[str, Any]) -> tuple[int, int, int]:
+    return cell["n"], cell["T"], cell["d"]
+
+
+def _official_tasks(by_cell: list[tuple[dict[str, Any], list[dict[str, Any]]]], count: int,
+                    seed: int) -> list[FunctionTask]:
+    """The official method's tasks: the first ``count`` feasible instances (by index) of every
+    (n, T, d), as the certified sweep's records say (the rule of the former single loop)."""
+    return [function_task(NAME, official_instance, TASK_VERSION, cell, {**cell, "j": r["j"]},
+                          seed)
+            for cell, recs in by_cell
+            for r in [r for r in recs if r["status"] == "feasible"][:count]]
+
+
+def run(quick: bool, seed: int, progress: Progress | None = None, *,
+        cache: Path | None = None, workers: int | None = 1) -> ExperimentResult:
+    """The grid (n, T) x d x instances as two function sweeps (``properties.sweeps``): first
+    one task per instance (certified solves), then the official method on the first
+    ``official_method_instances_per_config`` feasible instances of each (n, T, d), which the
+    first sweep's records name. ``cache``: the sweeps' resumable store (tasks already there are
+    read back); ``workers``: the executor (1: here, in order)."""
     cfg = settings(quick)
     take_fallbacks()
-    rows = []
-    for n, T in CONFIGS:
-        for d in cfg["dims"]:
-            note(progress, f"n={n} T={T} d={d}")
-            rows.append(
-                _config(n, T, d, cfg["instances_per_config"],
-                        cfg["official_method_instances_per_config"], seed)
-            )
-    data = {"configs": rows, "nuclear_fallbacks": take_fallbacks()}
+    cells = [{"n": n, "T": T, "d": d} for n, T in CONFIGS for d in cfg["dims"]]
+    tasks = [function_task(NAME, solve_instance, TASK_VERSION, c, {**c, "j": j}, seed)
+             for c in cells for j in range(cfg["instances_per_config"])]
+
+    def store(part: str) -> Path | None:
+        return None if cache is None else cache / part
+
+    solved = run_function_sweep(NAME, solve_instance, tasks, version=TASK_VERSION,
+                                out_dir=store("certified"), workers=workers,
+                                on_result=_noter(progress, "solving"))
+    by_cell = solved.cells()
+    official = run_function_sweep(
+        NAME, official_instance,
+        _official_tasks(by_cell, cfg["official_method_instances_per_config"], seed),
+        version=TASK_VERSION, out_dir=store("official"), workers=workers,
+        on_result=_noter(progress, "official method"))
+    off_by_cell: dict[tuple, dict[int, dict[str, Any]]] = {}
+    for t in official.tasks:
+        [rec] = official.records(t)
+        off_by_cell.setdefault(_cell_key(t.cell), {})[rec["j"]] = rec
+    rows = [_config(cell, recs, off_by_cell.get(_cell_key(cell), {})) for cell, recs in by_cell]
+    fallbacks = [f for _, recs in by_cell for r in recs for f in r.get("fallbacks", [])]
+    take_fallbacks()
+    data = {"configs": rows, "nuclear_fallbacks": fallbacks}
     return ExperimentResult(
         name=NAME, title=TITLE, statement=STATEMENT, settings=cfg, data=data,
         measured=measure(data, cfg), comparisons=COMPARISONS, seed=seed, quick=quick,

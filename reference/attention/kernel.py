@@ -29,11 +29,17 @@ relative at 200 steps. How a step is computed instead:
   (1e-290, 1e290), a zero gradient giving a zero step.
 * Runs are independent, so large batches are trained in chunks of ``CHUNK`` runs, which keeps
   a chunk's buffers in cache.
+* Compiled (the default when numba is importable): ``attention.kernel_numba`` runs the same
+  steps with no per-step Python (the numpy layout above pays ~45 numpy calls per step), on
+  groups of up to ``LANES`` runs with the run axis innermost so that its loops are SIMD; this
+  module's numpy implementation is the fallback without numba, and both agree to round-off
+  (tests/test_kernel.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -56,7 +62,9 @@ class KernelRun:
     history: np.ndarray  # (B, C, d, dz)
     risk: np.ndarray  # (B, C)
     probs: np.ndarray  # (B, n, T) final softmax
-    exact_steps: int = 0  # steps recomputed on the log-space path (summed over chunks)
+    # steps recomputed on the log-space path, counted once per step and block of runs (CHUNK
+    # runs for numpy, LANES compiled), summed over blocks
+    exact_steps: int = 0
 
 
 def checkpoint_grid(checkpoints: list[int] | None, steps: int) -> np.ndarray:
@@ -88,6 +96,13 @@ def kernel_applies(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray,
     vmax = float(np.max(np.abs(v), initial=0.0))
     return (scale < _SAFE_SCALE and wmax < _SAFE_SCALE and vmax < _SAFE_SCALE
             and float(np.max(np.abs(X), initial=0.0)) * vmax < _SAFE_SCALE)
+
+
+def token_values(X: np.ndarray, v: np.ndarray, B: int) -> np.ndarray:
+    """h = X v as (B, n, T), computed by the same matmul as ``training`` (one rounding: values
+    tied there are tied here, and exactly tied tokens keep a zero gradient)."""
+    h = np.matmul(X, np.asarray(v)[..., None, :, None])[..., 0]  # (..., n, T)
+    return np.broadcast_to(h, (B, *h.shape[-2:]))
 
 
 def _runs(arr: np.ndarray, core: int, B: int) -> np.ndarray:
@@ -169,11 +184,8 @@ class _Chunk:
 
     @staticmethod
     def token_values(X: np.ndarray, v: np.ndarray, B: int) -> np.ndarray:
-        """h = X v as (T, n, B), computed by the same matmul as ``training`` (one rounding:
-        values tied there are tied here, and exactly tied tokens keep a zero gradient)."""
-        h = np.matmul(X, np.asarray(v)[..., None, :, None])[..., 0]  # (..., n, T)
-        h = np.broadcast_to(h, (B, *h.shape[-2:]))
-        return np.transpose(h, (2, 1, 0))
+        """h = X v as (T, n, B) (``token_values``)."""
+        return np.transpose(token_values(X, v, B), (2, 1, 0))
 
     # ----------------------------------------------------------------------- forward pass
     def logits(self) -> None:
@@ -414,23 +426,89 @@ def _train_chunk(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W: 
     return np.ascontiguousarray(ch.params()), hist, risk, ch.probabilities(), ch.exact_steps
 
 
+#: "auto" compiles only batches of at least this many run-steps (B x steps): loading the
+#: compiled kernel costs about 0.5 s per process (about 20 s the first time it is compiled), which
+#: a smaller job would not win back. The choice depends on the job alone, never on what ran
+#: before, so a run is reproduced by the same call.
+NUMBA_MIN_RUN_STEPS = 200_000
+
+
+def numba_kernel() -> ModuleType | None:
+    """``attention.kernel_numba`` when numba is importable (imported on first use), else None."""
+    try:
+        from attnsvm.reference.attention import kernel_numba
+    except ImportError:  # numba missing or broken: the numpy kernel computes the same
+        return None
+    return kernel_numba
+
+
+def _lanes(arr: np.ndarray, R: int) -> np.ndarray:
+    """(B, ...) -> (B / R, ..., R) float64 C-contiguous: groups of R runs, the run axis last."""
+    grouped = arr.reshape(arr.shape[0] // R, R, *arr.shape[1:])
+    return np.ascontiguousarray(np.moveaxis(grouped, 1, -1), dtype=np.float64)
+
+
+def _unlanes(arr: np.ndarray) -> np.ndarray:
+    """The inverse of ``_lanes``: (G, ..., R) -> (G R, ...)."""
+    runs = np.moveaxis(arr, -1, 1)
+    return runs.reshape(-1, *runs.shape[2:])
+
+
+def _numba_block(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W0: np.ndarray,
+                 lr: float, steps: int, cps: np.ndarray, loss: Loss, compiled: ModuleType
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """One group of B <= ``LANES`` runs, compiled: padded to a multiple of 8 lanes (copies of
+    run 0), the run axis last, arrays of fixed dtype, layout and ndim (one signature)."""
+    B, d, dz = W0.shape
+    n, T = X.shape[-3], X.shape[-2]
+    pad = np.r_[np.arange(B), np.zeros(-B % 8, dtype=int)]  # the run of every lane
+    R = pad.size
+    data = [_lanes(_runs(a, core, B)[pad], R) for a, core in ((X, 3), (Y, 1), (Z, 2))]
+    H = _lanes(token_values(X, v, B)[pad], R)
+    Wt = _lanes(np.transpose(W0, (0, 2, 1))[pad], R)
+    hist = np.empty((1, cps.size, dz, d, R))
+    margins = np.empty((1, cps.size, n, R))
+    probs = np.empty((1, n, T, R))
+    exact = np.zeros((1, max(steps, 1)), dtype=np.uint8)
+    compiled.train_groups(data[0], H, data[1], data[2], Wt, compiled.LOSS_CODES[loss.name],
+                          float(lr), int(steps), cps.astype(np.int64), hist, margins, probs,
+                          exact)
+    W = np.transpose(_unlanes(Wt)[:B], (0, 2, 1))
+    history = np.transpose(_unlanes(hist)[:B], (0, 1, 3, 2))
+    risk = loss.value(_unlanes(margins)[:B]).sum(axis=-1) / n
+    return W, history, risk, _unlanes(probs)[:B], int(np.count_nonzero(exact))
+
+
 def normalized_gd_W(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray,
                     W0: np.ndarray, *, steps: int, lr: float, loss: Loss,
-                    checkpoints: list[int] | None = None) -> KernelRun:
+                    checkpoints: list[int] | None = None, backend: str = "auto"
+                    ) -> KernelRun:
     """Normalized GD W <- W - lr grad/||grad||_F on L(W) = (1/n) sum_i l(Y_i v^T X_i^T
     softmax(X_i W z_i)) for B runs at once (TF-SVM Sec. 2 with the official eta and
     normalisation), exact in the saturated regime (log-space direction). Arrays are validated
     float64 arrays for which ``kernel_applies`` holds: X (n, T, d) or (B, n, T, d), Y (n) or
-    (B, n), Z (n, dz) or (B, n, dz), v (d) or (B, d), W0 (B, d, dz) or (d, dz)."""
+    (B, n), Z (n, dz) or (B, n, dz), v (d) or (B, d), W0 (B, d, dz) or (d, dz).
+
+    ``backend``: "auto" (the numba-compiled kernel for jobs of at least
+    ``NUMBA_MIN_RUN_STEPS`` run-steps when numba is importable and the loss is a built-in one,
+    else numpy), "numba" or "numpy"; both compute the same to round-off."""
     W0 = W0 if W0.ndim == 3 else W0[None]
     B = W0.shape[0]
     cps = checkpoint_grid(checkpoints, steps)
+    wanted = backend == "numba" or (backend == "auto" and B * steps >= NUMBA_MIN_RUN_STEPS)
+    compiled = numba_kernel() if wanted else None
+    if backend == "numba" and compiled is None:
+        raise ImportError("backend='numba' needs numba (pip install numba)")
+    fast = compiled is not None and LOSSES.get(loss.name) is loss
+    size = compiled.LANES if fast else CHUNK
     parts = []
-    for lo in range(0, B, CHUNK):
-        hi = min(B, lo + CHUNK)
+    for lo in range(0, B, size):
+        hi = min(B, lo + size)
         part = [a if a.ndim == core or a.shape[0] == 1 else a[lo:hi]
                 for a, core in ((X, 3), (Y, 1), (Z, 2), (v, 1))]
-        parts.append(_train_chunk(*part, W0[lo:hi], loss, lr, steps, cps))
-    W, hist, risk, probs = (np.concatenate([p[j] for p in parts]) for j in range(4))
+        parts.append(_numba_block(*part, W0[lo:hi], lr, steps, cps, loss, compiled) if fast
+                     else _train_chunk(*part, W0[lo:hi], loss, lr, steps, cps))
+    W, hist, risk, probs = (np.ascontiguousarray(np.concatenate([p[j] for p in parts]))
+                            for j in range(4))
     return KernelRun(W=W, checkpoints=cps, history=hist, risk=risk, probs=probs,
                      exact_steps=sum(p[4] for p in parts))

@@ -1,0 +1,391 @@
+"""The fused normalized-GD kernel of ``attention.kernel`` compiled with numba (TF-SVM Sec. 2).
+
+Same math as ``kernel._Chunk`` term for term, every step in compiled code:
+
+* fast path: max-shifted softmax e = exp(L - max), values measured from the top token's,
+  hr = h - h_top (exactly 0 at tokens tied with the top, so tied values give an exactly zero
+  gradient), sigma = sum_t e_t hr_t / Z, f = h_top + sigma, coefficients
+  alpha_i (e o hr - sigma_i e) with alpha_i = |l'_i| / Z_i scaled so the run's largest is 1;
+* a run whose fast-path gradient has a squared norm outside [1e-200, 1e200] is recomputed on
+  the log-space path (reference token, eps in log space: ``_Chunk.forward_exact``);
+* the step is ``training._unit``'s g / ||g||_F (max-scaled when ||g||^2 leaves
+  (1e-290, 1e290)), a zero gradient giving a zero step.
+
+Layout: runs are processed in groups of at most ``LANES`` (the caller picks the group width
+R) with the run axis innermost (X (n, T, d, R), W^T (dz, d, R), ...), so every operation is
+elementwise across the runs and the loops over them compile to SIMD code without reassociating
+any sum (fastmath stays off: IEEE semantics, tied logits and tied values stay exactly tied);
+contractions add four terms per pass (a quarter of the accumulator's loads and stores). The fast
+path's exponentials use ``_exp_flat``, a vectorisable exp (Cody-Waite reduction, degree-13
+Taylor polynomial, 2^k from its exponent bits: within 1 ulp of numpy's exp, exactly 1 at
+0; 0 below -708, where exp is below 1e-307); the log-space path, per-run branches and the
+max-scaled normalisation run per run with ``math``. Only the order of the sums and the last
+bits of exp differ from the numpy kernel (round-off). ``error_model="numpy"``: a division by
+zero gives inf or NaN as in numpy instead of raising.
+
+The token values h = X v are computed by the caller with the generic path's matmul
+(``kernel.token_values``). Arrays passed in are always float64, C-contiguous, of fixed ndim
+(one compiled signature per function, cached on disk in __pycache__).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+LANES = 64  # runs per group: lane loops long enough to vectorise, a group's X in L2
+_TINY, _HUGE = 1e-290, 1e290
+_FAST_LO, _FAST_HI = 1e-200, 1e200
+_FMIN = float(np.finfo(np.float64).min)
+_PLAIN_MARGIN = 700.0
+LOSS_CODES = {"logistic": 0, "exponential": 1, "correlation": 2}
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 = _LN2_HI + _LN2_LO, k _LN2_HI exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_LO, _EXP_HI = -708.0, 709.0
+_ROUND = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer
+_INV_FACT = tuple(1.0 / math.factorial(j) for j in range(14))
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _exp_flat(x, out, scale):
+    """out = exp(x) for 1-d arrays with x <= 709 (the callers': L - max <= 0, margins <= 700;
+    long loops, so that they vectorise; within 1 ulp of numpy's exp): k = round(x / ln 2),
+    y = x - k ln 2 (two parts), exp(y) by its Taylor polynomial of degree 13 (|y| <= ln 2 / 2:
+    truncation < 1e-17), times 2^k built from its exponent bits in ``scale`` (scratch of x's
+    size); 0 below -708 (and at -inf), NaN for NaN."""
+    bits = scale.view(np.int64)
+    for r in range(x.shape[0]):
+        xv = x[r]
+        xr = xv if xv > _EXP_LO else _EXP_LO
+        xr = xr if xr < _EXP_HI else _EXP_HI
+        k = (xr * _LOG2E + _ROUND) - _ROUND  # nearest integer (round half to even)
+        y = (xr - k * _LN2_HI) - k * _LN2_LO
+        p = _INV_FACT[13]
+        p = p * y + _INV_FACT[12]
+        p = p * y + _INV_FACT[11]
+        p = p * y + _INV_FACT[10]
+        p = p * y + _INV_FACT[9]
+        p = p * y + _INV_FACT[8]
+        p = p * y + _INV_FACT[7]
+        p = p * y + _INV_FACT[6]
+        p = p * y + _INV_FACT[5]
+        p = p * y + _INV_FACT[4]
+        p = p * y + _INV_FACT[3]
+        p = p * y + _INV_FACT[2]
+        p = p * y + 1.0
+        p = p * y + 1.0
+        out[r] = p
+        bits[r] = (np.int64(k) + 1023) << 52  # the float64 2^k, |k| <= 1022
+    for r in range(x.shape[0]):
+        xv = x[r]
+        out[r] = 0.0 if xv < _EXP_LO else out[r] * scale[r] + (xv - xv)  # NaN stays NaN
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _log_abs_derivative(m: float, code: int) -> float:
+    """log |l'(m)|: logistic -(max(m, 0) + log(1 + e^{-|m|})), exponential -m, correlation 0."""
+    if code == 0:
+        return -(math.log(math.exp(-abs(m)) + 1.0) + max(m, 0.0))
+    if code == 1:
+        return -m
+    return 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _forward(X, H, Y, Z, Wt, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc):
+    """Fast path for one group (lane axis last): logits L, e = exp(L - max), hr = h - h_top
+    (first maximiser), Z = sum e, sigma, margins Y (h_top + sigma)."""
+    n, T, d, R = X.shape
+    dz = Z.shape[1]
+    for i in range(n):
+        q[:] = 0.0
+        for k in range(0, dz - 3, 4):  # four terms per pass: a quarter of the loads/stores
+            for a in range(d):
+                for r in range(R):
+                    q[a, r] += (Wt[k, a, r] * Z[i, k, r] + Wt[k + 1, a, r] * Z[i, k + 1, r]
+                                + Wt[k + 2, a, r] * Z[i, k + 2, r]
+                                + Wt[k + 3, a, r] * Z[i, k + 3, r])
+        for k in range(dz - dz % 4, dz):
+            for a in range(d):
+                for r in range(R):
+                    q[a, r] += Wt[k, a, r] * Z[i, k, r]
+        for t in range(T):
+            for r in range(R):
+                L[i, t, r] = 0.0
+            for a in range(0, d - 3, 4):
+                for r in range(R):
+                    L[i, t, r] += (X[i, t, a, r] * q[a, r] + X[i, t, a + 1, r] * q[a + 1, r]
+                                   + X[i, t, a + 2, r] * q[a + 2, r]
+                                   + X[i, t, a + 3, r] * q[a + 3, r])
+            for a in range(d - d % 4, d):
+                for r in range(R):
+                    L[i, t, r] += X[i, t, a, r] * q[a, r]
+        for r in range(R):
+            m[i, r] = L[i, 0, r]
+            ht[i, r] = H[i, 0, r]
+        for t in range(1, T):
+            for r in range(R):  # operands loaded first: the choices compile to selects
+                lv, hv, mv, hc = L[i, t, r], H[i, t, r], m[i, r], ht[i, r]
+                m[i, r] = max(lv, mv)
+                ht[i, r] = hc if lv <= mv else hv  # ties keep the first maximiser
+        for t in range(T):
+            for r in range(R):
+                xb[i, t, r] = L[i, t, r] - m[i, r]
+    _exp_flat(xb.reshape(-1), e.reshape(-1), sc)
+    for i in range(n):
+        for r in range(R):
+            Zs[i, r] = 0.0
+            sigma[i, r] = 0.0
+        for t in range(T):
+            for r in range(R):
+                hv = H[i, t, r] - ht[i, r]
+                hr[i, t, r] = hv
+                Zs[i, r] += e[i, t, r]
+                sigma[i, r] += e[i, t, r] * hv
+        for r in range(R):
+            sigma[i, r] = sigma[i, r] / Zs[i, r]
+            margin[i, r] = Y[i, r] * (ht[i, r] + sigma[i, r])
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _alpha_lane(margin, Zs, code, alpha, r):
+    """Run r's |l'_i| / Z_i over its largest (``_Chunk.coefficients``' two branches)."""
+    n = margin.shape[0]
+    mmax = margin[0, r]
+    for i in range(1, n):
+        mmax = max(mmax, margin[i, r])
+    if code == 0 and mmax <= _PLAIN_MARGIN:
+        peak = 0.0
+        for i in range(n):
+            alpha[i, r] = 1.0 / ((math.exp(margin[i, r]) + 1.0) * Zs[i, r])
+            peak = max(peak, alpha[i, r])
+        for i in range(n):
+            alpha[i, r] = alpha[i, r] / peak
+        return
+    peak = -np.inf
+    for i in range(n):
+        alpha[i, r] = _log_abs_derivative(margin[i, r], code) - math.log(Zs[i, r])
+        peak = max(peak, alpha[i, r])
+    peak = max(peak, _FMIN)
+    for i in range(n):
+        alpha[i, r] = math.exp(alpha[i, r] - peak)
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _coefficients(Y, e, hr, Zs, sigma, margin, s, code, alpha, c, sc):
+    """c <- alpha_i (e o hr - sigma_i e), alpha_i = -Y_i/n |l'_i| / Z_i over its run's peak:
+    the logistic loss's plain branch vectorised when every lane takes it, else per lane."""
+    n, T, R = e.shape
+    plain = code == 0
+    if plain:
+        for r in range(R):
+            s[r] = margin[0, r]
+        for i in range(1, n):
+            for r in range(R):
+                s[r] = max(s[r], margin[i, r])
+        for r in range(R):
+            plain = plain and s[r] <= _PLAIN_MARGIN
+    if plain:
+        _exp_flat(margin.reshape(-1), alpha.reshape(-1), sc)
+        for r in range(R):
+            s[r] = 0.0
+        for i in range(n):
+            for r in range(R):
+                alpha[i, r] = 1.0 / ((alpha[i, r] + 1.0) * Zs[i, r])
+                s[r] = max(s[r], alpha[i, r])
+        for i in range(n):
+            for r in range(R):
+                alpha[i, r] = alpha[i, r] / s[r]
+    else:
+        for r in range(R):
+            _alpha_lane(margin, Zs, code, alpha, r)
+    for i in range(n):
+        for r in range(R):
+            alpha[i, r] = alpha[i, r] * (-Y[i, r] / n)
+            s[r] = alpha[i, r] * sigma[i, r]
+        for t in range(T):
+            for r in range(R):
+                c[i, t, r] = e[i, t, r] * hr[i, t, r] * alpha[i, r] - e[i, t, r] * s[r]
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
+    """Run r's coefficients on the log-space path (``_Chunk.forward_exact`` and
+    ``coefficients_exact``): reference token = the largest logit among tokens whose value
+    differs from the top's, eps in log space, c = (diag(s) - s s^T) h / eps scaled by
+    exp(lc_i - peak) (-Y_i / n), lc_i = log|l'_i| + log eps_i."""
+    n, T = L.shape[0], L.shape[1]
+    for i in range(n):
+        mx = L[i, 0, r]
+        top = 0
+        for t in range(1, T):
+            if L[i, t, r] > mx:
+                mx = L[i, t, r]
+                top = t
+        h_top = H[i, top, r]
+        m1 = -np.inf
+        for t in range(T):
+            hv = H[i, t, r] - h_top
+            hr[i, t, r] = hv
+            if hv != 0.0 and L[i, t, r] > m1:
+                m1 = L[i, t, r]
+        m1c = max(m1, _FMIN)
+        z = 0.0
+        S = 0.0
+        for t in range(T):
+            et = math.exp(L[i, t, r] - mx)
+            e[i, t, r] = et
+            z += et
+            if hr[i, t, r] != 0.0:
+                S += math.exp(L[i, t, r] - m1c) * hr[i, t, r]
+        le = (m1 - mx) - math.log(z)
+        logeps[i] = le
+        margin[i, r] = Y[i, r] * (h_top + math.exp(le) * S)
+        for t in range(T):
+            rho = math.exp(L[i, t, r] - m1c) * hr[i, t, r] if hr[i, t, r] != 0.0 else 0.0
+            c[i, t, r] = rho - (e[i, t, r] / z) * S
+    peak = -np.inf
+    for i in range(n):
+        alpha[i, r] = _log_abs_derivative(margin[i, r], code) + logeps[i]
+        peak = max(peak, alpha[i, r])
+    peak = max(peak, _FMIN)
+    for i in range(n):
+        f = math.exp(alpha[i, r] - peak) * (-Y[i, r] / n)
+        for t in range(T):
+            c[i, t, r] = c[i, t, r] * f
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _gradient(X, Z, c, u, G, ss):
+    """G^T[k, a] = sum_i z_ik u_ia, u_i = X_i^T c_i, per lane (u: (n, d, R)), and
+    ss = ||G||_F^2 per lane."""
+    n, T, d, R = X.shape
+    dz = Z.shape[1]
+    u[:] = 0.0
+    for i in range(n):
+        for t in range(0, T - 3, 4):  # four tokens per pass
+            for a in range(d):
+                for r in range(R):
+                    u[i, a, r] += (X[i, t, a, r] * c[i, t, r]
+                                   + X[i, t + 1, a, r] * c[i, t + 1, r]
+                                   + X[i, t + 2, a, r] * c[i, t + 2, r]
+                                   + X[i, t + 3, a, r] * c[i, t + 3, r])
+        for t in range(T - T % 4, T):
+            for a in range(d):
+                for r in range(R):
+                    u[i, a, r] += X[i, t, a, r] * c[i, t, r]
+    G[:] = 0.0
+    for i in range(0, n - 3, 4):  # four inputs per pass
+        for k in range(dz):
+            for a in range(d):
+                for r in range(R):
+                    G[k, a, r] += (u[i, a, r] * Z[i, k, r] + u[i + 1, a, r] * Z[i + 1, k, r]
+                                   + u[i + 2, a, r] * Z[i + 2, k, r]
+                                   + u[i + 3, a, r] * Z[i + 3, k, r])
+    for i in range(n - n % 4, n):
+        for k in range(dz):
+            for a in range(d):
+                for r in range(R):
+                    G[k, a, r] += u[i, a, r] * Z[i, k, r]
+    ss[:] = 0.0
+    for k in range(dz):
+        for a in range(d):
+            for r in range(R):
+                ss[r] += G[k, a, r] * G[k, a, r]
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _descend_lane(Wt, G, ss, lr, r):
+    """Run r: Wt <- Wt - lr G / ||G||_F with ``training._unit``'s max-scaling (0 -> 0,
+    non-finite -> NaN)."""
+    dz, d = G.shape[0], G.shape[1]
+    peak = 0.0
+    finite = True
+    for k in range(dz):
+        for a in range(d):
+            g = abs(G[k, a, r])
+            if not math.isfinite(g):
+                finite = False
+            elif g > peak:
+                peak = g
+    if not finite:
+        for k in range(dz):
+            for a in range(d):
+                Wt[k, a, r] = np.nan
+        return
+    if peak == 0.0:
+        return
+    nrm = 0.0
+    for k in range(dz):
+        for a in range(d):
+            nrm += (G[k, a, r] / peak) ** 2
+    nrm = math.sqrt(nrm)
+    for k in range(dz):
+        for a in range(d):
+            Wt[k, a, r] -= (G[k, a, r] / peak) / nrm * lr
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _descend(Wt, G, ss, f, lr):
+    """Wt <- Wt - lr G / ||G||_F per lane (vectorised where ||G||^2 is in range)."""
+    dz, d, R = G.shape
+    plain = True
+    for r in range(R):
+        ok = _TINY < ss[r] < _HUGE
+        plain = plain and ok
+        f[r] = lr / math.sqrt(ss[r]) if ok else 0.0
+    for k in range(dz):
+        for a in range(d):
+            for r in range(R):
+                Wt[k, a, r] -= G[k, a, r] * f[r]
+    if not plain:
+        for r in range(R):
+            if not (_TINY < ss[r] < _HUGE):
+                _descend_lane(Wt, G, ss[r], lr, r)
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def train_groups(X, H, Y, Z, Wt, code, lr, steps, cps, hist, margins, probs, exact):
+    """Normalized GD for every group g of R runs (lane axis last): X (Gn, n, T, d, R),
+    H (Gn, n, T, R), Y (Gn, n, R), Z (Gn, n, dz, R), Wt (Gn, dz, d, R) = W^T, updated in
+    place. Records at the iterations ``cps`` the iterates hist (Gn, C, dz, d, R) and the
+    margins (Gn, C, n, R); probs (Gn, n, T, R) is the final softmax; exact[g, it] is 1 when
+    step it of some run of group g took the log-space path."""
+    Gn, n, T, d, R = X.shape
+    dz = Z.shape[2]
+    q, u, G = np.empty((d, R)), np.empty((n, d, R)), np.empty((dz, d, R))
+    L, e, hr, c, xb = (np.empty((n, T, R)), np.empty((n, T, R)), np.empty((n, T, R)),
+                       np.empty((n, T, R)), np.empty((n, T, R)))
+    Zs, sigma, margin, alpha, m, ht = (np.empty((n, R)), np.empty((n, R)), np.empty((n, R)),
+                                       np.empty((n, R)), np.empty((n, R)), np.empty((n, R)))
+    s, ss, f, logeps = np.empty(R), np.empty(R), np.empty(R), np.empty(n)
+    sc = np.empty(n * T * R)  # exp's scratch
+    for g in range(Gn):
+        Xg, Hg, Yg, Zg, Wg = X[g], H[g], Y[g], Z[g], Wt[g]
+        k = 0
+        for it in range(steps + 1):
+            _forward(Xg, Hg, Yg, Zg, Wg, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc)
+            if it == cps[k]:
+                hist[g, k] = Wg
+                margins[g, k] = margin
+                k += 1
+            if it == steps:
+                break
+            _coefficients(Yg, e, hr, Zs, sigma, margin, s, code, alpha, c, sc)
+            _gradient(Xg, Zg, c, u, G, ss)
+            redo = False
+            for r in range(R):
+                if not (_FAST_LO <= ss[r] <= _FAST_HI):
+                    redo = True
+                    exact[g, it] = 1
+                    _exact_lane(Hg, Yg, L, e, hr, margin, code, alpha, c, logeps, r)
+            if redo:  # the other lanes' coefficients are unchanged: the same gradient
+                _gradient(Xg, Zg, c, u, G, ss)
+            _descend(Wg, G, ss, f, lr)
+        for i in range(n):
+            for t in range(T):
+                for r in range(R):
+                    probs[g, i, t, r] = e[i, t, r] / Zs[i, r]
