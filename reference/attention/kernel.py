@@ -44,6 +44,7 @@ from types import ModuleType
 import numpy as np
 
 from attnsvm.reference.attention.losses import LOSSES, Loss
+from attnsvm.reference.attention.models import token_values
 
 CHUNK = 256  # runs per chunk: its buffers stay in a core's L2 cache (measured best of 64..1024)
 _TINY, _HUGE = 1e-290, 1e290  # squared norms outside this range are normalized max-scaled
@@ -98,10 +99,9 @@ def kernel_applies(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray,
             and float(np.max(np.abs(X), initial=0.0)) * vmax < _SAFE_SCALE)
 
 
-def token_values(X: np.ndarray, v: np.ndarray, B: int) -> np.ndarray:
-    """h = X v as (B, n, T), computed by the same matmul as ``training`` (one rounding: values
-    tied there are tied here, and exactly tied tokens keep a zero gradient)."""
-    h = np.matmul(X, np.asarray(v)[..., None, :, None])[..., 0]  # (..., n, T)
+def run_token_values(X: np.ndarray, v: np.ndarray, B: int) -> np.ndarray:
+    """h = X v (``models.token_values``, the generic path's values) with a run axis, (B, n, T)."""
+    h = token_values(X, v)
     return np.broadcast_to(h, (B, *h.shape[-2:]))
 
 
@@ -185,7 +185,7 @@ class _Chunk:
     @staticmethod
     def token_values(X: np.ndarray, v: np.ndarray, B: int) -> np.ndarray:
         """h = X v as (T, n, B) (``token_values``)."""
-        return np.transpose(token_values(X, v, B), (2, 1, 0))
+        return np.transpose(run_token_values(X, v, B), (2, 1, 0))
 
     # ----------------------------------------------------------------------- forward pass
     def logits(self) -> None:
@@ -464,7 +464,7 @@ def _numba_block(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W0:
     pad = np.r_[np.arange(B), np.zeros(-B % 8, dtype=int)]  # the run of every lane
     R = pad.size
     data = [_lanes(_runs(a, core, B)[pad], R) for a, core in ((X, 3), (Y, 1), (Z, 2))]
-    H = _lanes(token_values(X, v, B)[pad], R)
+    H = _lanes(run_token_values(X, v, B)[pad], R)
     Wt = _lanes(np.transpose(W0, (0, 2, 1))[pad], R)
     hist = np.empty((1, cps.size, dz, d, R))
     margins = np.empty((1, cps.size, n, R))

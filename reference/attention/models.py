@@ -143,6 +143,13 @@ class LinearHead:
         return xp.broadcast_to(self.v[..., None, :], u.shape) * 1.0
 
 
+def token_values(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """h_it = v^T x_it of a linear head, shape (..., n, T), by one matmul (X (..., n, T, d),
+    v (d) or (B, d)). Every trainer takes its values from here, so values tied in one are tied in
+    all (exactly tied tokens give an exactly zero gradient)."""
+    return np.matmul(X, np.asarray(v)[..., None, :, None])[..., 0]
+
+
 @dataclass(frozen=True)
 class ReLUHead:
     """psi(u) = 1^T ReLU(V^T u) with V of shape (d, h) (official ``multi_token_converge`` head)."""

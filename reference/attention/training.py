@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from attnsvm.reference.attention import kernel
 from attnsvm.reference.attention.gradients import grad_KQ, grad_p, grad_W
 from attnsvm.reference.attention.losses import Loss, get_loss
 from attnsvm.reference.attention.models import (
@@ -27,6 +28,7 @@ from attnsvm.reference.attention.models import (
     QuadraticHead,
     ReLUHead,
     check_head,
+    token_values,
 )
 from attnsvm.reference.errors import NumericalError, ProblemError
 from attnsvm.reference.validate import as_float, as_int, as_real_array
@@ -328,7 +330,7 @@ def _as_head(head: Head | np.ndarray) -> Head:
 def _token_values(X: np.ndarray, head: Head) -> np.ndarray | None:
     """h = X v for a linear head (constant during training), else None."""
     if isinstance(head, LinearHead):
-        return np.matmul(X, np.asarray(head.v)[..., None, :, None])[..., 0]
+        return token_values(X, head.v)
     return None
 
 
@@ -368,14 +370,12 @@ def train_W(
     _broadcast_batches(W0=_batch("W0", W0, 2), X=_batch("X", X, 3), Y=_batch("Y", Y, 1),
                        Z=_batch("Z", Z, 2),
                        head=_batch("head", np.asarray(getattr(h, "v", np.zeros(1))), 1))
-    from attnsvm.reference.attention.kernel import kernel_applies, normalized_gd_W
-
     plain_ngd = (normalized and rule is None and project is None and lr_schedule is None
                  and ngd_eps is None and isinstance(h, LinearHead))
-    if plain_ngd and isinstance(h.v, np.ndarray) and kernel_applies(X, Y, Z, h.v, W0):
+    if plain_ngd and isinstance(h.v, np.ndarray) and kernel.kernel_applies(X, Y, Z, h.v, W0):
         # plain normalized GD with a linear head: the fused kernel (same math, same numerics)
-        run = normalized_gd_W(X, Y, Z, h.v, W0, steps=int(steps), lr=float(lr), loss=loss,
-                              checkpoints=checkpoints)
+        run = kernel.normalized_gd_W(X, Y, Z, h.v, W0, steps=int(steps), lr=float(lr),
+                                     loss=loss, checkpoints=checkpoints)
         return TrainResult(params={"W": run.W}, checkpoints=run.checkpoints,
                            history={"W": run.history}, risk=run.risk, probs=run.probs,
                            selected=run.probs.argmax(axis=-1))

@@ -813,6 +813,23 @@ def _check_rtols(*values: float) -> tuple[float, ...]:
 # --------------------------------------------------------------------------- cvxpy cross-check
 
 
+def clarabel_failure(prob: Any, W: Any, tight: bool) -> str | None:
+    """Solve a cvxpy reference model with Clarabel (named explicitly; ``tight``: gaps and
+    feasibility to 1e-11); None when the variable W received a value, else why not
+    ("solver_error" or cvxpy's status). The value is only a candidate: callers certify it."""
+    import cvxpy as cp
+
+    opts: dict[str, Any] = {}
+    if tight:
+        opts = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11,
+                "tol_ktratio": 1e-9, "max_iter": 500}
+    try:
+        prob.solve(solver=cp.CLARABEL, **opts)
+    except cp.error.SolverError:
+        return "solver_error"
+    return None if W.value is not None else str(prob.status)
+
+
 def solve_constraints_cvxpy(
     constraints: MarginConstraints, norm: str = "fro", *, tight: bool = True
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
@@ -846,19 +863,12 @@ def solve_constraints_cvxpy(
         cons.append(M[eq_rows] @ w == rhs[eq_rows])
     obj = 0.5 * cp.sum_squares(W) if norm == "fro" else cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj), cons)
-    opts: dict[str, Any] = {}
-    if tight:
-        opts = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11,
-                "tol_ktratio": 1e-9, "max_iter": 500}
     t0 = time.perf_counter()
     lam = np.zeros(K)
-    try:
-        prob.solve(solver=cp.CLARABEL, **opts)
-    except cp.error.SolverError:
-        return np.full((d, dz), np.nan), lam, time.perf_counter() - t0, "solver_error"
+    failure = clarabel_failure(prob, W, tight)
     seconds = time.perf_counter() - t0
-    if W.value is None:
-        return np.full((d, dz), np.nan), lam, seconds, str(prob.status)
+    if failure is not None:
+        return np.full((d, dz), np.nan), lam, seconds, failure
     k = 0
     if ineq_rows.size:
         lam[ineq_rows] = np.asarray(cons[k].dual_value, dtype=np.float64).reshape(-1)

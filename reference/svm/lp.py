@@ -533,6 +533,8 @@ def solve_lp_constraints_cvxpy(
     λ are cvxpy's duals, normalized to ||G||_q = 1 here but *not* trusted: callers certify."""
     import cvxpy as cp
 
+    from attnsvm.reference.svm.frobenius import clarabel_failure
+
     p = check_p(p)
     K = constraints.K
     d, dz = constraints.a.shape[1], constraints.z.shape[1]
@@ -555,18 +557,11 @@ def solve_lp_constraints_cvxpy(
             cons.append(M[eq] @ w == rhs[eq])
     obj = cp.pnorm(cp.vec(W, order="C"), p if np.isfinite(p) else "inf")
     prob = cp.Problem(cp.Minimize(obj), cons)
-    opts: dict[str, Any] = {}
-    if tight:
-        opts = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11,
-                "tol_ktratio": 1e-9, "max_iter": 500}
     lam = np.zeros(K)
-    try:
-        prob.solve(solver=cp.CLARABEL, **opts)
-    except cp.error.SolverError:
-        return np.full((d, dz), np.nan), lam, time.perf_counter() - t0, "solver_error"
+    failure = clarabel_failure(prob, W, tight)
     seconds = time.perf_counter() - t0
-    if W.value is None:
-        return np.full((d, dz), np.nan), lam, seconds, str(prob.status)
+    if failure is not None:
+        return np.full((d, dz), np.nan), lam, seconds, failure
     if per_constraint:
         for k in range(K):
             dv = float(np.asarray(cons[k].dual_value).reshape(-1)[0])
