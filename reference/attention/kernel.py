@@ -458,13 +458,22 @@ def _numba_block(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W0:
                  lr: float, steps: int, cps: np.ndarray, loss: Loss, compiled: ModuleType
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """One group of B <= ``LANES`` runs, compiled: padded to a multiple of 8 lanes (copies of
-    run 0), the run axis last, arrays of fixed dtype, layout and ndim (one signature)."""
+    run 0), the run axis last, arrays of fixed dtype and layout. Data shared by every run (X,
+    Y, Z and v without a run axis) are passed once, without a lane axis, so that the kernel
+    loads each entry once for all lanes; otherwise every array gets the lane axis. Two
+    signatures in all, compiled on first use."""
     B, d, dz = W0.shape
     n, T = X.shape[-3], X.shape[-2]
     pad = np.r_[np.arange(B), np.zeros(-B % 8, dtype=int)]  # the run of every lane
     R = pad.size
-    data = [_lanes(_runs(a, core, B)[pad], R) for a, core in ((X, 3), (Y, 1), (Z, 2))]
-    H = _lanes(run_token_values(X, v, B)[pad], R)
+    arrays = ((X, 3), (Y, 1), (Z, 2), (v, 1))
+    one = [_shared(a, core) for a, core in arrays]
+    if all(a is not None for a in one):
+        data = [np.ascontiguousarray(a, dtype=np.float64) for a in one[:3]]
+        H = np.ascontiguousarray(run_token_values(one[0], one[3], 1)[0], dtype=np.float64)
+    else:
+        data = [_lanes(_runs(a, core, B)[pad], R) for a, core in arrays[:3]]
+        H = _lanes(run_token_values(X, v, B)[pad], R)
     Wt = _lanes(np.transpose(W0, (0, 2, 1))[pad], R)
     hist = np.empty((1, cps.size, dz, d, R))
     margins = np.empty((1, cps.size, n, R))

@@ -14,18 +14,21 @@ Same math as ``kernel._Chunk`` term for term, every step in compiled code:
 Layout: runs are processed in groups of at most ``LANES`` (the caller picks the group width
 R) with the run axis innermost (X (n, T, d, R), W^T (dz, d, R), ...), so every operation is
 elementwise across the runs and the loops over them compile to SIMD code without reassociating
-any sum (fastmath stays off: IEEE semantics, tied logits and tied values stay exactly tied);
-contractions add four terms per pass (a quarter of the accumulator's loads and stores). The fast
+any sum (of fastmath only ``contract`` is on, so that a*b + c is one fused multiply-add: IEEE
+semantics otherwise, tied logits and tied values stay exactly tied, and a run's result does not
+depend on its lane); contractions add four terms per pass (a quarter of the accumulator's
+loads and stores). Data shared by every run of a group (X, H, Y, Z without the lane axis:
+``_at4``, ``_at3``, ``_at2`` drop the lane index) are loaded once for all lanes. The fast
 path's exponentials use ``_exp_flat``, a vectorisable exp (Cody-Waite reduction, degree-13
 Taylor polynomial, 2^k from its exponent bits: within 1 ulp of numpy's exp, exactly 1 at
 0; 0 below -708, where exp is below 1e-307); the log-space path, per-run branches and the
-max-scaled normalisation run per run with ``math``. Only the order of the sums and the last
-bits of exp differ from the numpy kernel (round-off). ``error_model="numpy"``: a division by
-zero gives inf or NaN as in numpy instead of raising.
+max-scaled normalisation run per run with ``math``. Only the order of the sums, the fused
+multiply-adds and the last bits of exp differ from the numpy kernel (round-off).
+``error_model="numpy"``: a division by zero gives inf or NaN as in numpy instead of raising.
 
 The token values h = X v are computed by the caller with the generic path's matmul
-(``kernel.token_values``). Arrays passed in are always float64, C-contiguous, of fixed ndim
-(one compiled signature per function, cached on disk in __pycache__).
+(``kernel.token_values``). Arrays passed in are always float64 and C-contiguous, with or
+without the lane axis (two compiled signatures per function, cached on disk in __pycache__).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 LANES = 64  # runs per group: lane loops long enough to vectorise, a group's X in L2
 _TINY, _HUGE = 1e-290, 1e290
@@ -47,9 +51,58 @@ _LN2_LO = 1.90821492927058770002e-10
 _EXP_LO, _EXP_HI = -708.0, 709.0
 _ROUND = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer
 _INV_FACT = tuple(1.0 / math.factorial(j) for j in range(14))
+#: fused multiply-adds allowed (LLVM's ``contract``, nothing else of fastmath): each a*b + c
+#: is rounded once; no sum is reassociated, so the result does not depend on the lane.
+_FMA = {"contract"}
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def _at4(A, i, j, k, r):  # noqa: ARG001 - typed and compiled by its overload below
+    """A[i, j, k, r] for a lane-resolved array, A[i, j, k] for a shared one (numba only)."""
+    raise NotImplementedError
+
+
+def _at3(A, i, j, r):  # noqa: ARG001
+    """A[i, j, r] for a lane-resolved array, A[i, j] for a shared one (numba only)."""
+    raise NotImplementedError
+
+
+def _at2(A, i, r):  # noqa: ARG001
+    """A[i, r] for a lane-resolved array, A[i] for a shared one (numba only)."""
+    raise NotImplementedError
+
+
+def _of_group(A, g, lane_ndim):  # noqa: ARG001
+    """Group g's part A[g] of a lane-resolved array (``lane_ndim`` + 1 axes), else the shared
+    array itself (numba only)."""
+    raise NotImplementedError
+
+
+@overload(_at4)
+def _at4_typed(A, i, j, k, r):
+    return (lambda A, i, j, k, r: A[i, j, k, r]) if A.ndim == 4 else (
+        lambda A, i, j, k, r: A[i, j, k])
+
+
+@overload(_at3)
+def _at3_typed(A, i, j, r):
+    return (lambda A, i, j, r: A[i, j, r]) if A.ndim == 3 else (lambda A, i, j, r: A[i, j])
+
+
+@overload(_at2)
+def _at2_typed(A, i, r):
+    return (lambda A, i, r: A[i, r]) if A.ndim == 2 else (lambda A, i, r: A[i])
+
+
+@overload(_of_group, prefer_literal=True)
+def _of_group_typed(A, g, lane_ndim):
+    if not isinstance(lane_ndim, types.IntegerLiteral):
+        return None
+    if A.ndim == lane_ndim.literal_value + 1:
+        return lambda A, g, lane_ndim: A[g]
+    return lambda A, g, lane_ndim: A
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _exp_flat(x, out, scale):
     """out = exp(x) for 1-d arrays with x <= 709 (the callers': L - max <= 0, margins <= 700;
     long loops, so that they vectorise; within 1 ulp of numpy's exp): k = round(x / ln 2),
@@ -84,7 +137,7 @@ def _exp_flat(x, out, scale):
         out[r] = 0.0 if xv < _EXP_LO else out[r] * scale[r] + (xv - xv)  # NaN stays NaN
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _log_abs_derivative(m: float, code: int) -> float:
     """log |l'(m)|: logistic -(max(m, 0) + log(1 + e^{-|m|})), exponential -m, correlation 0."""
     if code == 0:
@@ -94,41 +147,43 @@ def _log_abs_derivative(m: float, code: int) -> float:
     return 0.0
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _forward(X, H, Y, Z, Wt, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc):
     """Fast path for one group (lane axis last): logits L, e = exp(L - max), hr = h - h_top
     (first maximiser), Z = sum e, sigma, margins Y (h_top + sigma)."""
-    n, T, d, R = X.shape
-    dz = Z.shape[1]
+    n, T, d = X.shape[0], X.shape[1], X.shape[2]
+    dz, R = Z.shape[1], Wt.shape[2]
     for i in range(n):
         q[:] = 0.0
         for k in range(0, dz - 3, 4):  # four terms per pass: a quarter of the loads/stores
             for a in range(d):
                 for r in range(R):
-                    q[a, r] += (Wt[k, a, r] * Z[i, k, r] + Wt[k + 1, a, r] * Z[i, k + 1, r]
-                                + Wt[k + 2, a, r] * Z[i, k + 2, r]
-                                + Wt[k + 3, a, r] * Z[i, k + 3, r])
+                    q[a, r] += (Wt[k, a, r] * _at3(Z, i, k, r)
+                                + Wt[k + 1, a, r] * _at3(Z, i, k + 1, r)
+                                + Wt[k + 2, a, r] * _at3(Z, i, k + 2, r)
+                                + Wt[k + 3, a, r] * _at3(Z, i, k + 3, r))
         for k in range(dz - dz % 4, dz):
             for a in range(d):
                 for r in range(R):
-                    q[a, r] += Wt[k, a, r] * Z[i, k, r]
+                    q[a, r] += Wt[k, a, r] * _at3(Z, i, k, r)
         for t in range(T):
             for r in range(R):
                 L[i, t, r] = 0.0
             for a in range(0, d - 3, 4):
                 for r in range(R):
-                    L[i, t, r] += (X[i, t, a, r] * q[a, r] + X[i, t, a + 1, r] * q[a + 1, r]
-                                   + X[i, t, a + 2, r] * q[a + 2, r]
-                                   + X[i, t, a + 3, r] * q[a + 3, r])
+                    L[i, t, r] += (_at4(X, i, t, a, r) * q[a, r]
+                                   + _at4(X, i, t, a + 1, r) * q[a + 1, r]
+                                   + _at4(X, i, t, a + 2, r) * q[a + 2, r]
+                                   + _at4(X, i, t, a + 3, r) * q[a + 3, r])
             for a in range(d - d % 4, d):
                 for r in range(R):
-                    L[i, t, r] += X[i, t, a, r] * q[a, r]
+                    L[i, t, r] += _at4(X, i, t, a, r) * q[a, r]
         for r in range(R):
             m[i, r] = L[i, 0, r]
-            ht[i, r] = H[i, 0, r]
+            ht[i, r] = _at3(H, i, 0, r)
         for t in range(1, T):
             for r in range(R):  # operands loaded first: the choices compile to selects
-                lv, hv, mv, hc = L[i, t, r], H[i, t, r], m[i, r], ht[i, r]
+                lv, hv, mv, hc = L[i, t, r], _at3(H, i, t, r), m[i, r], ht[i, r]
                 m[i, r] = max(lv, mv)
                 ht[i, r] = hc if lv <= mv else hv  # ties keep the first maximiser
         for t in range(T):
@@ -141,16 +196,16 @@ def _forward(X, H, Y, Z, Wt, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc):
             sigma[i, r] = 0.0
         for t in range(T):
             for r in range(R):
-                hv = H[i, t, r] - ht[i, r]
+                hv = _at3(H, i, t, r) - ht[i, r]
                 hr[i, t, r] = hv
                 Zs[i, r] += e[i, t, r]
                 sigma[i, r] += e[i, t, r] * hv
         for r in range(R):
             sigma[i, r] = sigma[i, r] / Zs[i, r]
-            margin[i, r] = Y[i, r] * (ht[i, r] + sigma[i, r])
+            margin[i, r] = _at2(Y, i, r) * (ht[i, r] + sigma[i, r])
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _alpha_lane(margin, Zs, code, alpha, r):
     """Run r's |l'_i| / Z_i over its largest (``_Chunk.coefficients``' two branches)."""
     n = margin.shape[0]
@@ -174,7 +229,7 @@ def _alpha_lane(margin, Zs, code, alpha, r):
         alpha[i, r] = math.exp(alpha[i, r] - peak)
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _coefficients(Y, e, hr, Zs, sigma, margin, s, code, alpha, c, sc):
     """c <- alpha_i (e o hr - sigma_i e), alpha_i = -Y_i/n |l'_i| / Z_i over its run's peak:
     the logistic loss's plain branch vectorised when every lane takes it, else per lane."""
@@ -204,14 +259,14 @@ def _coefficients(Y, e, hr, Zs, sigma, margin, s, code, alpha, c, sc):
             _alpha_lane(margin, Zs, code, alpha, r)
     for i in range(n):
         for r in range(R):
-            alpha[i, r] = alpha[i, r] * (-Y[i, r] / n)
+            alpha[i, r] = alpha[i, r] * (-_at2(Y, i, r) / n)
             s[r] = alpha[i, r] * sigma[i, r]
         for t in range(T):
             for r in range(R):
                 c[i, t, r] = e[i, t, r] * hr[i, t, r] * alpha[i, r] - e[i, t, r] * s[r]
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
     """Run r's coefficients on the log-space path (``_Chunk.forward_exact`` and
     ``coefficients_exact``): reference token = the largest logit among tokens whose value
@@ -225,10 +280,10 @@ def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
             if L[i, t, r] > mx:
                 mx = L[i, t, r]
                 top = t
-        h_top = H[i, top, r]
+        h_top = _at3(H, i, top, r)
         m1 = -np.inf
         for t in range(T):
-            hv = H[i, t, r] - h_top
+            hv = _at3(H, i, t, r) - h_top
             hr[i, t, r] = hv
             if hv != 0.0 and L[i, t, r] > m1:
                 m1 = L[i, t, r]
@@ -243,7 +298,7 @@ def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
                 S += math.exp(L[i, t, r] - m1c) * hr[i, t, r]
         le = (m1 - mx) - math.log(z)
         logeps[i] = le
-        margin[i, r] = Y[i, r] * (h_top + math.exp(le) * S)
+        margin[i, r] = _at2(Y, i, r) * (h_top + math.exp(le) * S)
         for t in range(T):
             rho = math.exp(L[i, t, r] - m1c) * hr[i, t, r] if hr[i, t, r] != 0.0 else 0.0
             c[i, t, r] = rho - (e[i, t, r] / z) * S
@@ -253,43 +308,44 @@ def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
         peak = max(peak, alpha[i, r])
     peak = max(peak, _FMIN)
     for i in range(n):
-        f = math.exp(alpha[i, r] - peak) * (-Y[i, r] / n)
+        f = math.exp(alpha[i, r] - peak) * (-_at2(Y, i, r) / n)
         for t in range(T):
             c[i, t, r] = c[i, t, r] * f
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _gradient(X, Z, c, u, G, ss):
     """G^T[k, a] = sum_i z_ik u_ia, u_i = X_i^T c_i, per lane (u: (n, d, R)), and
     ss = ||G||_F^2 per lane."""
-    n, T, d, R = X.shape
-    dz = Z.shape[1]
+    n, T, d = X.shape[0], X.shape[1], X.shape[2]
+    dz, R = Z.shape[1], G.shape[2]
     u[:] = 0.0
     for i in range(n):
         for t in range(0, T - 3, 4):  # four tokens per pass
             for a in range(d):
                 for r in range(R):
-                    u[i, a, r] += (X[i, t, a, r] * c[i, t, r]
-                                   + X[i, t + 1, a, r] * c[i, t + 1, r]
-                                   + X[i, t + 2, a, r] * c[i, t + 2, r]
-                                   + X[i, t + 3, a, r] * c[i, t + 3, r])
+                    u[i, a, r] += (_at4(X, i, t, a, r) * c[i, t, r]
+                                   + _at4(X, i, t + 1, a, r) * c[i, t + 1, r]
+                                   + _at4(X, i, t + 2, a, r) * c[i, t + 2, r]
+                                   + _at4(X, i, t + 3, a, r) * c[i, t + 3, r])
         for t in range(T - T % 4, T):
             for a in range(d):
                 for r in range(R):
-                    u[i, a, r] += X[i, t, a, r] * c[i, t, r]
+                    u[i, a, r] += _at4(X, i, t, a, r) * c[i, t, r]
     G[:] = 0.0
     for i in range(0, n - 3, 4):  # four inputs per pass
         for k in range(dz):
             for a in range(d):
                 for r in range(R):
-                    G[k, a, r] += (u[i, a, r] * Z[i, k, r] + u[i + 1, a, r] * Z[i + 1, k, r]
-                                   + u[i + 2, a, r] * Z[i + 2, k, r]
-                                   + u[i + 3, a, r] * Z[i + 3, k, r])
+                    G[k, a, r] += (u[i, a, r] * _at3(Z, i, k, r)
+                                   + u[i + 1, a, r] * _at3(Z, i + 1, k, r)
+                                   + u[i + 2, a, r] * _at3(Z, i + 2, k, r)
+                                   + u[i + 3, a, r] * _at3(Z, i + 3, k, r))
     for i in range(n - n % 4, n):
         for k in range(dz):
             for a in range(d):
                 for r in range(R):
-                    G[k, a, r] += u[i, a, r] * Z[i, k, r]
+                    G[k, a, r] += u[i, a, r] * _at3(Z, i, k, r)
     ss[:] = 0.0
     for k in range(dz):
         for a in range(d):
@@ -297,7 +353,7 @@ def _gradient(X, Z, c, u, G, ss):
                 ss[r] += G[k, a, r] * G[k, a, r]
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _descend_lane(Wt, G, ss, lr, r):
     """Run r: Wt <- Wt - lr G / ||G||_F with ``training._unit``'s max-scaling (0 -> 0,
     non-finite -> NaN)."""
@@ -328,7 +384,7 @@ def _descend_lane(Wt, G, ss, lr, r):
             Wt[k, a, r] -= (G[k, a, r] / peak) / nrm * lr
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _descend(Wt, G, ss, f, lr):
     """Wt <- Wt - lr G / ||G||_F per lane (vectorised where ||G||^2 is in range)."""
     dz, d, R = G.shape
@@ -347,15 +403,15 @@ def _descend(Wt, G, ss, f, lr):
                 _descend_lane(Wt, G, ss[r], lr, r)
 
 
-@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def train_groups(X, H, Y, Z, Wt, code, lr, steps, cps, hist, margins, probs, exact):
     """Normalized GD for every group g of R runs (lane axis last): X (Gn, n, T, d, R),
     H (Gn, n, T, R), Y (Gn, n, R), Z (Gn, n, dz, R), Wt (Gn, dz, d, R) = W^T, updated in
     place. Records at the iterations ``cps`` the iterates hist (Gn, C, dz, d, R) and the
     margins (Gn, C, n, R); probs (Gn, n, T, R) is the final softmax; exact[g, it] is 1 when
     step it of some run of group g took the log-space path."""
-    Gn, n, T, d, R = X.shape
-    dz = Z.shape[2]
+    Gn, dz, d, R = Wt.shape
+    n, T = probs.shape[1], probs.shape[2]
     q, u, G = np.empty((d, R)), np.empty((n, d, R)), np.empty((dz, d, R))
     L, e, hr, c, xb = (np.empty((n, T, R)), np.empty((n, T, R)), np.empty((n, T, R)),
                        np.empty((n, T, R)), np.empty((n, T, R)))
@@ -364,7 +420,8 @@ def train_groups(X, H, Y, Z, Wt, code, lr, steps, cps, hist, margins, probs, exa
     s, ss, f, logeps = np.empty(R), np.empty(R), np.empty(R), np.empty(n)
     sc = np.empty(n * T * R)  # exp's scratch
     for g in range(Gn):
-        Xg, Hg, Yg, Zg, Wg = X[g], H[g], Y[g], Z[g], Wt[g]
+        Xg, Hg, Yg, Zg, Wg = (_of_group(X, g, 4), _of_group(H, g, 3), _of_group(Y, g, 2),
+                              _of_group(Z, g, 3), Wt[g])
         k = 0
         for it in range(steps + 1):
             _forward(Xg, Hg, Yg, Zg, Wg, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc)
