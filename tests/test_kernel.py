@@ -9,6 +9,8 @@ each other.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -113,8 +115,19 @@ def kernel_result(inst: dict, backend: str, W0: np.ndarray | None = None) -> Tra
                                             **kw))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_paper_family_per_run_and_shared_equal_generic_path(backend: str) -> None:
+NUMBA_W_FORM = pytest.param("numba-W-form", marks=pytest.mark.skipif(
+    not HAS_NUMBA, reason="numba not installed"))
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, NUMBA_W_FORM])
+def test_paper_family_per_run_and_shared_equal_generic_path(backend: str, monkeypatch) -> None:
+    """The paper's family (n = 6, d = 10: the compiled kernel takes its Gram form; also forced
+    into its W form), per-run and shared data, against the generic path."""
+    if backend == "numba-W-form":
+        from attnsvm.reference.attention import kernel_numba
+
+        monkeypatch.setattr(kernel_numba, "gram_form_pays", lambda n, dz: False)
+        backend = "numba"
     S = stack_problems([paper_family(6, 8, 10, seed) for seed in range(5)])
     W0 = uniform_init((5, 10, 10), seed=3)
     for data in ((S["X"], S["Y"], S["Z"], S["v"]), (S["X"][0], S["Y"][0], S["Z"][0], S["v"][0])):
@@ -125,11 +138,13 @@ def test_paper_family_per_run_and_shared_equal_generic_path(backend: str) -> Non
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
 @settings(max_examples=25, deadline=None)
-@given(instances(), st.integers(1, 70))
-def test_numba_and_numpy_kernels_agree(inst: dict, runs: int) -> None:
+@given(instances(), st.integers(1, 70), st.booleans())
+def test_numba_and_numpy_kernels_agree(inst: dict, runs: int, gram: bool) -> None:
     """Both implementations, on the same instances (B up to 70: several SIMD groups and
-    padding lanes), agree to 1e-12 unless the numpy kernel itself moves by more than 1e-12
-    when W0 moves by 1e-14."""
+    padding lanes; the compiled kernel in its Gram form and in its W form), agree to 1e-12
+    unless the numpy kernel itself moves by more than 1e-12 when W0 moves by 1e-14."""
+    from attnsvm.reference.attention import kernel_numba
+
     X, Y, Z, v, W0 = inst["args"]
     W0 = np.concatenate([W0] * -(-runs // W0.shape[0]))[:runs] if W0.shape[0] < runs else W0
     B = W0.shape[0]
@@ -141,7 +156,8 @@ def test_numba_and_numpy_kernels_agree(inst: dict, runs: int) -> None:
     moved = kernel_result(inst, "numpy", W0 + nudge)
     assume(max(relative_gap(moved, ref), float(np.max(np.abs(moved.risk - ref.risk))),
                float(np.max(np.abs(moved.probs - ref.probs)))) < 1e-12)
-    assert_same(kernel_result(inst, "numba"), ref)
+    with mock.patch.object(kernel_numba, "gram_form_pays", lambda n, dz: gram):
+        assert_same(kernel_result(inst, "numba"), ref)
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
@@ -158,6 +174,36 @@ def test_compiled_exp_within_one_ulp() -> None:
     ref = np.exp(x[:-4])
     assert float(np.max(np.abs(out[:-4] - ref) / ref)) <= 1.01 * np.finfo(float).eps
     assert out[-4] == 1.0 and out[-3] == 1.0 and out[-2] == 0.0 and np.isnan(out[-1])
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("shared", [False, True])
+def test_compiled_squared_norm_survives_cancellation(shared: bool) -> None:
+    """The compiled kernel never forms G = sum_i u_i z_i^T: ||G||_F^2 is sum_ij K_ij u_i . u_j.
+    Lanes where that Gram form cancels (here u_2 = -u_1 + 1e-9, u_3 = 0, z_1 = z_2) are
+    recomputed from G itself, the others keep the Gram form: both stay within the forward-error
+    bound of forming G directly, |d ||G||^2| <= 2 ||G|| n eps ||sum_i |u_i| |z_i|^T||, which
+    the Gram form alone misses by orders of magnitude in the cancelling lanes."""
+    from attnsvm.reference.attention import kernel_numba
+
+    rng = np.random.default_rng(7)
+    n, d, dz, R = 3, 5, 4, 16
+    z = rng.standard_normal((n, dz))
+    z[1] = z[0]
+    u = rng.standard_normal((n, d, R))
+    u[1, :, : R // 2] = -u[0, :, : R // 2] + 1e-9 * rng.standard_normal((d, R // 2))
+    u[2, :, : R // 2] = 0.0
+    Z = z if shared else np.ascontiguousarray(np.repeat(z[..., None], R, axis=-1))
+    K = z @ z.T if shared else np.ascontiguousarray(np.repeat((z @ z.T)[..., None], R, -1))
+    ss, sabs = np.empty(R), np.empty(R)
+    kernel_numba._squared_norms(Z, K, u, np.empty(R), ss, sabs, np.empty((dz, d)))
+    G = (u[0] + u[1])[None] * z[0][:, None, None] + u[2][None] * z[2][:, None, None]  # exact sum
+    exact = np.sum(G**2, axis=(0, 1))
+    scale = np.linalg.norm(np.einsum("iar,ik->kar", np.abs(u), np.abs(z)), axis=(0, 1))
+    bound = 2.0 * np.sqrt(exact) * n * np.finfo(float).eps * scale + 4 * np.finfo(float).eps * exact
+    gram = np.einsum("ij,iar,jar->r", z @ z.T, u, u)
+    assert np.all(np.abs(gram - exact)[: R // 2] > 100 * bound[: R // 2])  # the Gram form fails
+    assert np.all(np.abs(ss - exact) <= bound)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

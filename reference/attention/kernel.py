@@ -31,7 +31,9 @@ relative at 200 steps. How a step is computed instead:
   a chunk's buffers in cache.
 * Compiled (the default when numba is importable): ``attention.kernel_numba`` runs the same
   steps with no per-step Python (the numpy layout above pays ~45 numpy calls per step), on
-  groups of up to ``LANES`` runs with the run axis innermost so that its loops are SIMD; this
+  groups of up to ``LANES`` runs with the run axis innermost so that its loops are SIMD, data
+  shared by all runs loaded once for all of them, and, when 3 n < 4 d_z, without forming W or
+  the gradient (its Gram form: the queries W z_i move by the Gram matrix of the z_i); this
   module's numpy implementation is the fallback without numba, and both agree to round-off
   (tests/test_kernel.py).
 """
@@ -471,17 +473,20 @@ def _numba_block(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, v: np.ndarray, W0:
     if all(a is not None for a in one):
         data = [np.ascontiguousarray(a, dtype=np.float64) for a in one[:3]]
         H = np.ascontiguousarray(run_token_values(one[0], one[3], 1)[0], dtype=np.float64)
+        K = np.ascontiguousarray(data[2] @ data[2].T)
     else:
         data = [_lanes(_runs(a, core, B)[pad], R) for a, core in arrays[:3]]
         H = _lanes(run_token_values(X, v, B)[pad], R)
+        Zr = _runs(Z, 2, B)[pad]
+        K = _lanes(Zr @ np.swapaxes(Zr, -1, -2), R)  # Gram matrices z_i . z_j per run
     Wt = _lanes(np.transpose(W0, (0, 2, 1))[pad], R)
     hist = np.empty((1, cps.size, dz, d, R))
     margins = np.empty((1, cps.size, n, R))
     probs = np.empty((1, n, T, R))
     exact = np.zeros((1, max(steps, 1)), dtype=np.uint8)
-    compiled.train_groups(data[0], H, data[1], data[2], Wt, compiled.LOSS_CODES[loss.name],
-                          float(lr), int(steps), cps.astype(np.int64), hist, margins, probs,
-                          exact)
+    compiled.train_groups(data[0], H, data[1], data[2], K, Wt, compiled.gram_form_pays(n, dz),
+                          compiled.LOSS_CODES[loss.name], float(lr), int(steps),
+                          cps.astype(np.int64), hist, margins, probs, exact)
     W = np.transpose(_unlanes(Wt)[:B], (0, 2, 1))
     history = np.transpose(_unlanes(hist)[:B], (0, 1, 3, 2))
     risk = loss.value(_unlanes(margins)[:B]).sum(axis=-1) / n

@@ -11,6 +11,16 @@ Same math as ``kernel._Chunk`` term for term, every step in compiled code:
 * the step is ``training._unit``'s g / ||g||_F (max-scaled when ||g||^2 leaves
   (1e-290, 1e290)), a zero gradient giving a zero step.
 
+W and the gradient G = sum_i u_i z_i^T (u_i = X_i^T c_i) are never formed: the logits need
+only the queries q_i = W z_i, and a step moves them by q_i <- q_i - f sum_j K_ij u_j with the
+Gram matrix K_ij = z_i . z_j and f = lr / ||G||_F, where ||G||_F^2 = sum_ij K_ij u_i . u_j.
+The steps f u_i are summed into A_i, and W = W_0 - sum_i A_i z_i^T is formed only at the
+checkpoints and at the end. That replaces the d_z-sized contractions q = W z and G (and the
+update of W) by n-sized ones: 2 n d (2 T + (3 n + 3) / 2) flops per run per step instead of
+4 n d (T + d_z). Where the Gram form of ||G||^2 cancels (below ``_GRAM_TRUST`` of its
+round-off scale, e.g. near a stationary point), G itself is formed for that run, so the norm
+is as accurate as the generic path's; q and A accumulate the same terms as W does there.
+
 Layout: runs are processed in groups of at most ``LANES`` (the caller picks the group width
 R) with the run axis innermost (X (n, T, d, R), W^T (dz, d, R), ...), so every operation is
 elementwise across the runs and the loops over them compile to SIMD code without reassociating
@@ -54,6 +64,9 @@ _INV_FACT = tuple(1.0 / math.factorial(j) for j in range(14))
 #: fused multiply-adds allowed (LLVM's ``contract``, nothing else of fastmath): each a*b + c
 #: is rounded once; no sum is reassociated, so the result does not depend on the lane.
 _FMA = {"contract"}
+#: the Gram form of ||G||^2 is used when it is at least this fraction of its round-off scale
+#: sum_ij |K_ij u_i . u_j|: its relative error is then below ~(n^2 + d) 1e-13
+_GRAM_TRUST = 1e-3
 
 
 def _at4(A, i, j, k, r):  # noqa: ARG001 - typed and compiled by its overload below
@@ -148,36 +161,42 @@ def _log_abs_derivative(m: float, code: int) -> float:
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
-def _forward(X, H, Y, Z, Wt, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc):
-    """Fast path for one group (lane axis last): logits L, e = exp(L - max), hr = h - h_top
-    (first maximiser), Z = sum e, sigma, margins Y (h_top + sigma)."""
-    n, T, d = X.shape[0], X.shape[1], X.shape[2]
-    dz, R = Z.shape[1], Wt.shape[2]
+def _queries(Z, Wt, q):
+    """q_i = W z_i for every input and lane (q (n, d, R), W^T (dz, d, R))."""
+    n, dz, d, R = q.shape[0], Wt.shape[0], Wt.shape[1], Wt.shape[2]
+    q[:] = 0.0
     for i in range(n):
-        q[:] = 0.0
         for k in range(0, dz - 3, 4):  # four terms per pass: a quarter of the loads/stores
             for a in range(d):
                 for r in range(R):
-                    q[a, r] += (Wt[k, a, r] * _at3(Z, i, k, r)
-                                + Wt[k + 1, a, r] * _at3(Z, i, k + 1, r)
-                                + Wt[k + 2, a, r] * _at3(Z, i, k + 2, r)
-                                + Wt[k + 3, a, r] * _at3(Z, i, k + 3, r))
+                    q[i, a, r] += (Wt[k, a, r] * _at3(Z, i, k, r)
+                                   + Wt[k + 1, a, r] * _at3(Z, i, k + 1, r)
+                                   + Wt[k + 2, a, r] * _at3(Z, i, k + 2, r)
+                                   + Wt[k + 3, a, r] * _at3(Z, i, k + 3, r))
         for k in range(dz - dz % 4, dz):
             for a in range(d):
                 for r in range(R):
-                    q[a, r] += Wt[k, a, r] * _at3(Z, i, k, r)
+                    q[i, a, r] += Wt[k, a, r] * _at3(Z, i, k, r)
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _forward(X, H, Y, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc):
+    """Fast path for one group (lane axis last): logits L_i = X_i q_i, e = exp(L - max),
+    hr = h - h_top (first maximiser), Z = sum e, sigma, margins Y (h_top + sigma)."""
+    n, T, d, R = X.shape[0], X.shape[1], X.shape[2], q.shape[2]
+    for i in range(n):
         for t in range(T):
             for r in range(R):
                 L[i, t, r] = 0.0
             for a in range(0, d - 3, 4):
                 for r in range(R):
-                    L[i, t, r] += (_at4(X, i, t, a, r) * q[a, r]
-                                   + _at4(X, i, t, a + 1, r) * q[a + 1, r]
-                                   + _at4(X, i, t, a + 2, r) * q[a + 2, r]
-                                   + _at4(X, i, t, a + 3, r) * q[a + 3, r])
+                    L[i, t, r] += (_at4(X, i, t, a, r) * q[i, a, r]
+                                   + _at4(X, i, t, a + 1, r) * q[i, a + 1, r]
+                                   + _at4(X, i, t, a + 2, r) * q[i, a + 2, r]
+                                   + _at4(X, i, t, a + 3, r) * q[i, a + 3, r])
             for a in range(d - d % 4, d):
                 for r in range(R):
-                    L[i, t, r] += _at4(X, i, t, a, r) * q[a, r]
+                    L[i, t, r] += _at4(X, i, t, a, r) * q[i, a, r]
         for r in range(R):
             m[i, r] = L[i, 0, r]
             ht[i, r] = _at3(H, i, 0, r)
@@ -314,11 +333,9 @@ def _exact_lane(H, Y, L, e, hr, margin, code, alpha, c, logeps, r):
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
-def _gradient(X, Z, c, u, G, ss):
-    """G^T[k, a] = sum_i z_ik u_ia, u_i = X_i^T c_i, per lane (u: (n, d, R)), and
-    ss = ||G||_F^2 per lane."""
-    n, T, d = X.shape[0], X.shape[1], X.shape[2]
-    dz, R = Z.shape[1], G.shape[2]
+def _token_gradients(X, c, u):
+    """u_i = X_i^T c_i per lane (u (n, d, R)): the gradient is G = sum_i u_i z_i^T."""
+    n, T, d, R = X.shape[0], X.shape[1], X.shape[2], c.shape[2]
     u[:] = 0.0
     for i in range(n):
         for t in range(0, T - 3, 4):  # four tokens per pass
@@ -332,6 +349,127 @@ def _gradient(X, Z, c, u, G, ss):
             for a in range(d):
                 for r in range(R):
                     u[i, a, r] += _at4(X, i, t, a, r) * c[i, t, r]
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _lane_gradient(Z, u, Gr, r):
+    """Run r's gradient G^T[k, a] = sum_i z_ik u_ia into Gr (dz, d); returns ||G||_F^2."""
+    n, dz, d = u.shape[0], Gr.shape[0], Gr.shape[1]
+    Gr[:] = 0.0
+    for i in range(n):
+        for k in range(dz):
+            zik = _at3(Z, i, k, r)
+            for a in range(d):
+                Gr[k, a] += u[i, a, r] * zik
+    ss = 0.0
+    for k in range(dz):
+        for a in range(d):
+            ss += Gr[k, a] * Gr[k, a]
+    return ss
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _squared_norms(Z, K, u, P, ss, sabs, Gr):
+    """||G||_F^2 per lane in its Gram form sum_ij K_ij u_i . u_j (K_ij = z_i . z_j: no G
+    needed); where cancellation leaves it below ``_GRAM_TRUST`` of its round-off scale
+    sum_ij |K_ij u_i . u_j| (or NaN), the sum of squares of G itself (``_lane_gradient``)."""
+    n, d, R = u.shape
+    ss[:] = 0.0
+    sabs[:] = 0.0
+    for i in range(n):
+        for j in range(i, n):
+            w = 1.0 if i == j else 2.0
+            P[:] = 0.0
+            for a in range(0, d - 3, 4):
+                for r in range(R):
+                    P[r] += (u[i, a, r] * u[j, a, r] + u[i, a + 1, r] * u[j, a + 1, r]
+                             + u[i, a + 2, r] * u[j, a + 2, r]
+                             + u[i, a + 3, r] * u[j, a + 3, r])
+            for a in range(d - d % 4, d):
+                for r in range(R):
+                    P[r] += u[i, a, r] * u[j, a, r]
+            for r in range(R):
+                term = w * _at3(K, i, j, r) * P[r]
+                ss[r] += term
+                sabs[r] += abs(term)
+    for r in range(R):
+        if not ss[r] >= _GRAM_TRUST * sabs[r]:
+            ss[r] = _lane_gradient(Z, u, Gr, r)
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _unit_lane(Z, u, Gr, lr, r):
+    """Run r's u_i scaled to the step lr G / ||G||_F when ||G||^2 is out of (1e-290, 1e290)
+    (``training._unit``'s max-scaling: (G / max|G|) / ||G / max|G|||; a zero gradient gives a
+    zero step, a non-finite one NaN)."""
+    n, dz, d = u.shape[0], Gr.shape[0], Gr.shape[1]
+    _lane_gradient(Z, u, Gr, r)
+    peak = 0.0
+    finite = True
+    for k in range(dz):
+        for a in range(d):
+            g = abs(Gr[k, a])
+            if not math.isfinite(g):
+                finite = False
+            elif g > peak:
+                peak = g
+    if not finite or peak == 0.0:
+        fill = np.nan if not finite else 0.0
+        for i in range(n):
+            for a in range(d):
+                u[i, a, r] = fill
+        return
+    nrm = 0.0
+    for k in range(dz):
+        for a in range(d):
+            nrm += (Gr[k, a] / peak) ** 2
+    scale = lr / math.sqrt(nrm)
+    for i in range(n):
+        for a in range(d):
+            u[i, a, r] = (u[i, a, r] / peak) * scale
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _step(Z, K, u, A, q, ss, f, Gr, lr):
+    """One normalized step W <- W - lr G / ||G||_F without forming W or G: the scaled
+    u_i (f u_i, f = lr / ||G||) are added to A_i (W = W_0 - sum_i A_i z_i^T) and the queries
+    follow, q_i <- q_i - sum_j K_ij f u_j (= W z_i after the step, K_ij = z_i . z_j)."""
+    n, d, R = u.shape
+    plain = True
+    for r in range(R):
+        ok = _TINY < ss[r] < _HUGE
+        plain = plain and ok
+        f[r] = lr / math.sqrt(ss[r]) if ok else 1.0
+    for j in range(n):
+        for a in range(d):
+            for r in range(R):
+                u[j, a, r] *= f[r]
+    if not plain:
+        for r in range(R):
+            if not (_TINY < ss[r] < _HUGE):
+                _unit_lane(Z, u, Gr, lr, r)
+    for j in range(n):
+        for a in range(d):
+            for r in range(R):
+                A[j, a, r] += u[j, a, r]
+    for i in range(n):
+        for j in range(0, n - 3, 4):  # four inputs per pass
+            for a in range(d):
+                for r in range(R):
+                    q[i, a, r] -= (_at3(K, i, j, r) * u[j, a, r]
+                                   + _at3(K, i, j + 1, r) * u[j + 1, a, r]
+                                   + _at3(K, i, j + 2, r) * u[j + 2, a, r]
+                                   + _at3(K, i, j + 3, r) * u[j + 3, a, r])
+        for j in range(n - n % 4, n):
+            for a in range(d):
+                for r in range(R):
+                    q[i, a, r] -= _at3(K, i, j, r) * u[j, a, r]
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _full_gradient(Z, u, G, ss):
+    """The W form: G^T[k, a] = sum_i z_ik u_ia per lane and ss = ||G||_F^2."""
+    n, dz, d, R = u.shape[0], G.shape[0], G.shape[1], G.shape[2]
     G[:] = 0.0
     for i in range(0, n - 3, 4):  # four inputs per pass
         for k in range(dz):
@@ -354,9 +492,9 @@ def _gradient(X, Z, c, u, G, ss):
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
-def _descend_lane(Wt, G, ss, lr, r):
-    """Run r: Wt <- Wt - lr G / ||G||_F with ``training._unit``'s max-scaling (0 -> 0,
-    non-finite -> NaN)."""
+def _descend_lane(Wt, G, lr, r):
+    """The W form, run r: Wt <- Wt - lr G / ||G||_F with ``training._unit``'s max-scaling
+    (0 -> 0, non-finite -> NaN)."""
     dz, d = G.shape[0], G.shape[1]
     peak = 0.0
     finite = True
@@ -386,7 +524,8 @@ def _descend_lane(Wt, G, ss, lr, r):
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _descend(Wt, G, ss, f, lr):
-    """Wt <- Wt - lr G / ||G||_F per lane (vectorised where ||G||^2 is in range)."""
+    """The W form: Wt <- Wt - lr G / ||G||_F per lane (vectorised where ||G||^2 is in
+    range)."""
     dz, d, R = G.shape
     plain = True
     for r in range(R):
@@ -400,39 +539,80 @@ def _descend(Wt, G, ss, f, lr):
     if not plain:
         for r in range(R):
             if not (_TINY < ss[r] < _HUGE):
-                _descend_lane(Wt, G, ss[r], lr, r)
+                _descend_lane(Wt, G, lr, r)
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
-def train_groups(X, H, Y, Z, Wt, code, lr, steps, cps, hist, margins, probs, exact):
+def _weights(Z, W0, A, out):
+    """W^T = W_0^T - sum_j z_j A_j^T per lane (out (dz, d, R))."""
+    n, dz, d, R = A.shape[0], W0.shape[0], W0.shape[1], W0.shape[2]
+    out[:] = W0
+    for j in range(n):
+        for k in range(dz):
+            for a in range(d):
+                for r in range(R):
+                    out[k, a, r] -= _at3(Z, j, k, r) * A[j, a, r]
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _norms(X, Z, K, c, u, G, P, ss, sabs, Gr, gram):
+    """u_i = X_i^T c_i and ss = ||G||_F^2 per lane, in the Gram form or (with G) the W form."""
+    _token_gradients(X, c, u)
+    if gram:
+        _squared_norms(Z, K, u, P, ss, sabs, Gr)
+    else:
+        _full_gradient(Z, u, G, ss)
+
+
+def gram_form_pays(n: int, dz: int) -> bool:
+    """Whether the Gram form's n-sized contractions (n(n+1) d + 2 n^2 d + 2 n d flops per run
+    per step) cost less than the W form's d_z-sized ones (4 n d d_z + 4 d d_z): 3 n < 4 d_z."""
+    return 3 * n < 4 * dz
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def train_groups(X, H, Y, Z, K, Wt, gram, code, lr, steps, cps, hist, margins, probs,
+                 exact):
     """Normalized GD for every group g of R runs (lane axis last): X (Gn, n, T, d, R),
-    H (Gn, n, T, R), Y (Gn, n, R), Z (Gn, n, dz, R), Wt (Gn, dz, d, R) = W^T, updated in
-    place. Records at the iterations ``cps`` the iterates hist (Gn, C, dz, d, R) and the
-    margins (Gn, C, n, R); probs (Gn, n, T, R) is the final softmax; exact[g, it] is 1 when
-    step it of some run of group g took the log-space path."""
+    H (Gn, n, T, R), Y (Gn, n, R), Z (Gn, n, dz, R), K (Gn, n, n, R) = Z Z^T per lane, or
+    each of them shared by all runs (X (n, T, d), H (n, T), Y (n), Z (n, dz), K (n, n));
+    Wt (Gn, dz, d, R) = W^T, replaced by the final iterate; ``gram``: the Gram form (W and G
+    never formed, ``gram_form_pays``) or the W form (W updated, q = W z recomputed, K
+    unused). Records at the iterations
+    ``cps`` the iterates hist (Gn, C, dz, d, R) and the margins (Gn, C, n, R); probs
+    (Gn, n, T, R) is the final softmax; exact[g, it] is 1 when step it of some run of group
+    g took the log-space path."""
     Gn, dz, d, R = Wt.shape
     n, T = probs.shape[1], probs.shape[2]
-    q, u, G = np.empty((d, R)), np.empty((n, d, R)), np.empty((dz, d, R))
+    q, u, A, W0 = np.empty((n, d, R)), np.empty((n, d, R)), np.empty((n, d, R)), \
+        np.empty((dz, d, R))
     L, e, hr, c, xb = (np.empty((n, T, R)), np.empty((n, T, R)), np.empty((n, T, R)),
                        np.empty((n, T, R)), np.empty((n, T, R)))
     Zs, sigma, margin, alpha, m, ht = (np.empty((n, R)), np.empty((n, R)), np.empty((n, R)),
                                        np.empty((n, R)), np.empty((n, R)), np.empty((n, R)))
-    s, ss, f, logeps = np.empty(R), np.empty(R), np.empty(R), np.empty(n)
+    s, ss, sabs, f, P = np.empty(R), np.empty(R), np.empty(R), np.empty(R), np.empty(R)
+    logeps, Gr, G = np.empty(n), np.empty((dz, d)), np.empty((dz, d, R))
     sc = np.empty(n * T * R)  # exp's scratch
     for g in range(Gn):
-        Xg, Hg, Yg, Zg, Wg = (_of_group(X, g, 4), _of_group(H, g, 3), _of_group(Y, g, 2),
-                              _of_group(Z, g, 3), Wt[g])
+        Xg, Hg, Yg = _of_group(X, g, 4), _of_group(H, g, 3), _of_group(Y, g, 2)
+        Zg, Kg, Wg = _of_group(Z, g, 3), _of_group(K, g, 3), Wt[g]
+        W0[:] = Wg
+        _queries(Zg, W0, q)
+        A[:] = 0.0
         k = 0
         for it in range(steps + 1):
-            _forward(Xg, Hg, Yg, Zg, Wg, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc)
+            _forward(Xg, Hg, Yg, q, L, e, hr, Zs, sigma, margin, m, ht, xb, sc)
             if it == cps[k]:
-                hist[g, k] = Wg
+                if gram:
+                    _weights(Zg, W0, A, hist[g, k])
+                else:
+                    hist[g, k] = Wg
                 margins[g, k] = margin
                 k += 1
             if it == steps:
                 break
             _coefficients(Yg, e, hr, Zs, sigma, margin, s, code, alpha, c, sc)
-            _gradient(Xg, Zg, c, u, G, ss)
+            _norms(Xg, Zg, Kg, c, u, G, P, ss, sabs, Gr, gram)
             redo = False
             for r in range(R):
                 if not (_FAST_LO <= ss[r] <= _FAST_HI):
@@ -440,8 +620,14 @@ def train_groups(X, H, Y, Z, Wt, code, lr, steps, cps, hist, margins, probs, exa
                     exact[g, it] = 1
                     _exact_lane(Hg, Yg, L, e, hr, margin, code, alpha, c, logeps, r)
             if redo:  # the other lanes' coefficients are unchanged: the same gradient
-                _gradient(Xg, Zg, c, u, G, ss)
-            _descend(Wg, G, ss, f, lr)
+                _norms(Xg, Zg, Kg, c, u, G, P, ss, sabs, Gr, gram)
+            if gram:
+                _step(Zg, Kg, u, A, q, ss, f, Gr, lr)
+            else:
+                _descend(Wg, G, ss, f, lr)
+                _queries(Zg, Wg, q)
+        if gram:
+            _weights(Zg, W0, A, Wg)
         for i in range(n):
             for t in range(T):
                 for r in range(R):
