@@ -2,10 +2,12 @@
 
 Baseline: what a researcher would write today instead of a per-run autograd loop, JAX with
 ``jax.jit(jax.vmap(train))``, the 2000 steps inside ``lax.fori_loop``, float64
-(``jax_enable_x64``), one thread (``--xla_cpu_multi_thread_eigen=false
-intra_op_parallelism_threads=1``, set before jax is imported), the same math: normalized GD
-W <- W - eta g / ||g||_F on the logistic loss of f(X) = v^T X^T softmax(X W z) with g from
-``jax.grad``. Candidates: ``attention.training.train_W`` (which dispatches to
+(``jax_enable_x64``), on one CPU: the XLA thread flags (``--xla_cpu_multi_thread_eigen=false
+intra_op_parallelism_threads=1``) are set, but XLA's CPU runtime still runs more threads (its
+CPU time exceeds its wall time), so the whole comparison runs with this process pinned to one
+CPU (``os.sched_setaffinity``; Linux), which holds every candidate to one core. The same math:
+normalized GD W <- W - eta g / ||g||_F on the logistic loss of f(X) = v^T X^T softmax(X W z)
+with g from ``jax.grad``. Candidates: ``attention.training.train_W`` (which dispatches to
 ``attention.kernel``, compiled with numba when numba is importable) and the kernel's numpy
 implementation (``kernel.normalized_gd_W(..., backend="numpy")``, the fallback without numba).
 Compile times are excluded from the ratios and reported separately: JAX's ``lower().compile()``
@@ -29,6 +31,7 @@ Run: ``python -m benchmarks bench_training_jax [--quick]``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -88,6 +92,22 @@ def jax_trainer(jax: Any, steps: int, lr: float, shared: bool) -> Any:
 
     axes = (None, None, None, None, 0) if shared else 0
     return jax.jit(jax.vmap(train, in_axes=axes))
+
+
+@contextlib.contextmanager
+def one_cpu() -> Iterator[int | None]:
+    """This process pinned to one CPU of its affinity set for the duration (the CPU, or None
+    where ``os.sched_setaffinity`` is missing: then nothing is pinned)."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    cpus = os.sched_getaffinity(0)
+    cpu = min(cpus)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, cpus)
 
 
 def gemm_peak(size: int = 1000, repeats: int = 5) -> float:
@@ -159,9 +179,10 @@ print(time.perf_counter() - t0)
 """
 
 
-def numba_compile_seconds() -> dict:
+def numba_compile_seconds(cold: bool = True) -> dict:
     """The numba kernel's first call in a fresh process: cold (empty cache directory, i.e. the
-    compile) and warm (this checkout's cache, i.e. loading it). None without numba."""
+    compile; only when ``cold``) and warm (this checkout's cache, i.e. loading it). None
+    without numba."""
     if kernel.numba_kernel() is None:
         return {"cold": None, "warm": None}
 
@@ -170,15 +191,32 @@ def numba_compile_seconds() -> dict:
                              capture_output=True, text=True)
         return float(out.stdout.split()[-1])
 
-    with tempfile.TemporaryDirectory() as cache:
-        cold = first_call({**os.environ, "NUMBA_CACHE_DIR": cache})
+    compile_s = None
+    if cold:
+        with tempfile.TemporaryDirectory() as cache:
+            compile_s = first_call({**os.environ, "NUMBA_CACHE_DIR": cache})
     first_call(dict(os.environ))  # fills this checkout's cache if it was empty
-    return {"cold": cold, "warm": first_call(dict(os.environ))}
+    return {"cold": compile_s, "warm": first_call(dict(os.environ))}
 
 
 def compare(jax: Any, runs: int, shared: bool, steps: int, repeats: int) -> dict:
-    """Time JAX, train_W (the numba kernel) and the numpy kernel on the same B runs
-    (interleaved repeats); agreement with JAX at 200 steps."""
+    """Time JAX, train_W (the compiled kernel at this size) and the numpy kernel on the same B
+    runs (interleaved repeats, this process pinned to one CPU); agreement with JAX at 200
+    steps."""
+    with one_cpu() as pinned:
+        out = _compare(jax, runs, shared, steps, repeats)
+    out["pinned_cpu"] = pinned
+    out["train_W_backend"] = train_W_backend(runs, steps)
+    return out
+
+
+def train_W_backend(runs: int, steps: int) -> str:
+    """The kernel ``train_W`` dispatches to for B runs of ``steps`` steps ("auto")."""
+    compiled = runs * steps >= kernel.NUMBA_MIN_RUN_STEPS and kernel.numba_kernel() is not None
+    return "numba" if compiled else "numpy"
+
+
+def _compare(jax: Any, runs: int, shared: bool, steps: int, repeats: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     data, W0 = _data(runs, shared)
@@ -247,19 +285,22 @@ def run(quick: bool = False) -> dict:
         _say(f"  {msg}")
         return {"benchmark": "fused normalized GD vs JAX jit(vmap)", "skipped": msg}
     jax = import_jax()
-    steps = 400 if quick else 2000
+    steps = 2000  # the target's size; fewer steps would send B = 100 to the numpy kernel
     repeats = 1 if quick else 3
     n, T, d = SHAPE["n"], SHAPE["T"], SHAPE["d"]
     peak = gemm_peak()
     flops = step_flops(n, T, d)
     _say(f"  single-thread float64 GEMM peak: {peak / 1e9:.1f} GFLOP/s; "
          f"~{flops / 1e3:.1f} kFLOP per run per step")
-    compile_s = numba_compile_seconds()
-    if compile_s["cold"] is not None:
+    compile_s = numba_compile_seconds(cold=not quick)
+    if compile_s["warm"] is None:
+        _say("  numba not importable: train_W runs the numpy kernel")
+    elif compile_s["cold"] is not None:
         _say(f"  numba kernel first call: {compile_s['cold']:.1f} s cold (compile), "
              f"{compile_s['warm']:.2f} s with the on-disk cache")
     else:
-        _say("  numba not importable: train_W runs the numpy kernel")
+        _say(f"  numba kernel first call: {compile_s['warm']:.2f} s with the on-disk cache "
+             "(the cold compile is timed without --quick)")
     results = []
     for shared in (False, True):
         for runs in (100, 1000):
@@ -273,8 +314,9 @@ def run(quick: bool = False) -> dict:
             r["numpy_kernel_times_flop_limit"] = r["numpy_kernel_seconds_per_run"] / limit
             results.append(r)
             lo, _, hi = r["speedup_spread"]
-            _say(f"  B={runs:5d} {r['data']:8s}: numba kernel {r['ours_seconds_per_run'] * 1e3:.2f}"
-                 f" ms/run, numpy kernel {r['numpy_kernel_seconds_per_run'] * 1e3:.2f} ms/run, "
+            _say(f"  B={runs:5d} {r['data']:8s}: train_W ({r['train_W_backend']} kernel) "
+                 f"{r['ours_seconds_per_run'] * 1e3:.2f} ms/run, numpy kernel "
+                 f"{r['numpy_kernel_seconds_per_run'] * 1e3:.2f} ms/run, "
                  f"JAX {r['jax_seconds_per_run'] * 1e3:.2f} ms/run -> {r['speedup']:.2f}x "
                  f"(spread {lo:.2f}-{hi:.2f}x; numpy kernel {r['numpy_kernel_speedup']:.2f}x; "
                  f"CPU time {r['speedup_cpu_time']:.2f}x; JAX compile "
