@@ -398,32 +398,52 @@ def _squared_norms(Z, K, u, P, ss, sabs, Gr):
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _max_scale(G):
+    """``training._unit``'s max-scaling of one run's gradient G (dz, d): (max|G|,
+    ||G / max|G|||_F); max|G| is NaN when G is not finite, and both are 0 when G = 0."""
+    peak = 0.0
+    for k in range(G.shape[0]):
+        for a in range(G.shape[1]):
+            g = abs(G[k, a])
+            if not math.isfinite(g):
+                return np.nan, np.nan
+            peak = max(peak, g)
+    if peak == 0.0:
+        return 0.0, 0.0
+    nrm = 0.0
+    for k in range(G.shape[0]):
+        for a in range(G.shape[1]):
+            nrm += (G[k, a] / peak) ** 2
+    return peak, math.sqrt(nrm)
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
+def _plain_factors(ss, f, lr, other):
+    """f = lr / ||G||_F per lane where ||G||^2 = ss is in (1e-290, 1e290), else ``other``;
+    True when every lane is in range."""
+    plain = True
+    for r in range(ss.shape[0]):
+        ok = _TINY < ss[r] < _HUGE
+        plain = plain and ok
+        f[r] = lr / math.sqrt(ss[r]) if ok else other
+    return plain
+
+
+@njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
 def _unit_lane(Z, u, Gr, lr, r):
     """Run r's u_i scaled to the step lr G / ||G||_F when ||G||^2 is out of (1e-290, 1e290)
     (``training._unit``'s max-scaling: (G / max|G|) / ||G / max|G|||; a zero gradient gives a
     zero step, a non-finite one NaN)."""
-    n, dz, d = u.shape[0], Gr.shape[0], Gr.shape[1]
+    n, d = u.shape[0], u.shape[1]
     _lane_gradient(Z, u, Gr, r)
-    peak = 0.0
-    finite = True
-    for k in range(dz):
-        for a in range(d):
-            g = abs(Gr[k, a])
-            if not math.isfinite(g):
-                finite = False
-            elif g > peak:
-                peak = g
-    if not finite or peak == 0.0:
-        fill = np.nan if not finite else 0.0
+    peak, nrm = _max_scale(Gr)
+    if not peak > 0.0:
+        fill = 0.0 if peak == 0.0 else np.nan
         for i in range(n):
             for a in range(d):
                 u[i, a, r] = fill
         return
-    nrm = 0.0
-    for k in range(dz):
-        for a in range(d):
-            nrm += (Gr[k, a] / peak) ** 2
-    scale = lr / math.sqrt(nrm)
+    scale = lr / nrm
     for i in range(n):
         for a in range(d):
             u[i, a, r] = (u[i, a, r] / peak) * scale
@@ -435,11 +455,7 @@ def _step(Z, K, u, A, q, ss, f, Gr, lr):
     u_i (f u_i, f = lr / ||G||) are added to A_i (W = W_0 - sum_i A_i z_i^T) and the queries
     follow, q_i <- q_i - sum_j K_ij f u_j (= W z_i after the step, K_ij = z_i . z_j)."""
     n, d, R = u.shape
-    plain = True
-    for r in range(R):
-        ok = _TINY < ss[r] < _HUGE
-        plain = plain and ok
-        f[r] = lr / math.sqrt(ss[r]) if ok else 1.0
+    plain = _plain_factors(ss, f, lr, 1.0)
     for j in range(n):
         for a in range(d):
             for r in range(R):
@@ -495,31 +511,12 @@ def _full_gradient(Z, u, G, ss):
 def _descend_lane(Wt, G, lr, r):
     """The W form, run r: Wt <- Wt - lr G / ||G||_F with ``training._unit``'s max-scaling
     (0 -> 0, non-finite -> NaN)."""
-    dz, d = G.shape[0], G.shape[1]
-    peak = 0.0
-    finite = True
-    for k in range(dz):
-        for a in range(d):
-            g = abs(G[k, a, r])
-            if not math.isfinite(g):
-                finite = False
-            elif g > peak:
-                peak = g
-    if not finite:
-        for k in range(dz):
-            for a in range(d):
-                Wt[k, a, r] = np.nan
-        return
+    peak, nrm = _max_scale(G[:, :, r])
     if peak == 0.0:
         return
-    nrm = 0.0
-    for k in range(dz):
-        for a in range(d):
-            nrm += (G[k, a, r] / peak) ** 2
-    nrm = math.sqrt(nrm)
-    for k in range(dz):
-        for a in range(d):
-            Wt[k, a, r] -= (G[k, a, r] / peak) / nrm * lr
+    for k in range(G.shape[0]):
+        for a in range(G.shape[1]):
+            Wt[k, a, r] = (Wt[k, a, r] - (G[k, a, r] / peak) / nrm * lr) if peak > 0.0 else np.nan
 
 
 @njit(cache=True, nogil=True, fastmath=_FMA, error_model="numpy")
@@ -527,11 +524,7 @@ def _descend(Wt, G, ss, f, lr):
     """The W form: Wt <- Wt - lr G / ||G||_F per lane (vectorised where ||G||^2 is in
     range)."""
     dz, d, R = G.shape
-    plain = True
-    for r in range(R):
-        ok = _TINY < ss[r] < _HUGE
-        plain = plain and ok
-        f[r] = lr / math.sqrt(ss[r]) if ok else 0.0
+    plain = _plain_factors(ss, f, lr, 0.0)
     for k in range(dz):
         for a in range(d):
             for r in range(R):
