@@ -15,7 +15,7 @@ import numpy as np
 
 from attnsvm.properties.claims.common import build_problem, require_saturated, svm_direction
 from attnsvm.properties.premises import Premise, require
-from attnsvm.properties.verdicts import Evidence, plain
+from attnsvm.properties.verdicts import Evidence
 from attnsvm.reference.attention.multihead import train_heads
 from attnsvm.reference.attention.training import correlation, train_W, uniform_init
 from attnsvm.reference.svm.selection import optimal_tokens
@@ -33,9 +33,7 @@ UNDERPARAMETERIZED = Premise("underparameterized_heads", "d < max(T - 1, n) (bel
                              "over-parameterization threshold)", _underparameterized)
 
 
-def _judge(gap: float, threshold: float, **extra: Any) -> Evidence:
-    return Evidence.judge(float(gap), float(threshold),
-                          details={k: plain(v) for k, v in extra.items()})
+_judge = Evidence.measured  # gap vs threshold, measurements as JSON-able details
 
 
 def _heads_run(instance: Instance, protocol: Protocol, runs: int):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from attnsvm.properties.premises import Premise, require
-from attnsvm.properties.verdicts import Evidence, plain
+from attnsvm.properties.verdicts import Evidence
 from attnsvm.reference.attention import ntp
 from attnsvm.reference.attention.problem import AttentionProblem
 from attnsvm.reference.attention.training import correlation, uniform_init
@@ -36,9 +36,7 @@ Protocol = Mapping[str, Any]
 _NORMALISED = 1.0
 
 
-def _judge(gap: float, threshold: float, trend: tuple[float, ...] = (), **extra: Any) -> Evidence:
-    return Evidence.judge(float(gap), float(threshold), trend=tuple(float(x) for x in trend),
-                          details={k: plain(v) for k, v in extra.items()})
+_judge = Evidence.measured  # gap vs threshold, measurements as JSON-able details
 
 
 def _data(instance: Instance) -> ntp.NTPProblem:

@@ -50,8 +50,7 @@ def _details(**extra: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in extra.items()}
 
 
-def _judge(gap: float, threshold: float, **extra: Any) -> Evidence:
-    return Evidence.judge(float(gap), float(threshold), details=_details(**extra))
+_judge = Evidence.measured  # gap vs threshold, measurements as JSON-able details
 
 
 def _phi(name: str, d_key: int, *, nu: int, m: int, seed: int) -> fw.FeatureMap:

@@ -14,7 +14,7 @@ The runner aggregates the statuses of all instances tried into one ``Verdict``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -70,6 +70,14 @@ class Evidence:
         else:
             status = "ok" if gap <= threshold else "counterexample"
         return cls(status=status, gap=gap, threshold=threshold, **kw)
+
+    @classmethod
+    def measured(cls, gap: float, threshold: float, *, trend: Iterable[float] = (),
+                 **details: Any) -> Evidence:
+        """``judge`` with the named measurements kept as JSON-able details (``plain``) and an
+        optional trend (e.g. a curve over checkpoints)."""
+        return cls.judge(gap, threshold, trend=tuple(float(x) for x in trend),
+                         details={k: plain(v) for k, v in details.items()})
 
     @property
     def target_score(self) -> float:

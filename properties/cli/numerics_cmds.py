@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -45,6 +46,14 @@ def train_bytes(n: int, T: int, d: int, runs: int, width: int) -> int:
 def _out_of_memory(what: str) -> BadInput:
     return BadInput(f"{what}: out of memory (the estimate was within the "
                     f"{MEMORY_BUDGET_BYTES / 2**30:.0f} GiB budget)")
+
+
+def _saved(problem: Any, out: str) -> Path:
+    """Where ``problem.save(out)`` wrote the problem; BadInput("--out") when it cannot."""
+    try:
+        return problem.save(out)
+    except OSError as exc:
+        raise BadInput(f"--out: cannot write {out} ({exc.strerror or exc})") from None
 
 
 @click.command("make-problem")
@@ -89,10 +98,7 @@ def make_problem_cmd(
         problem = make_problem(family, n, T, d, seed, **kwargs)
     except MemoryError:
         raise _out_of_memory("make-problem") from None
-    try:
-        path = problem.save(out)
-    except OSError as exc:
-        raise BadInput(f"--out: cannot write {out} ({exc.strerror or exc})") from None
+    path = _saved(problem, out)
     gamma = problem.scores
     summary = {
         "path": str(path),
@@ -265,10 +271,7 @@ def _make_sequence(n: int, T: int, d: int, seed: int, family: str, self_attentio
         problem = gaussian_sequence_problem(n, T, d, seed)
     except MemoryError:
         raise _out_of_memory("make-problem") from None
-    try:
-        path = problem.save(out)
-    except OSError as exc:
-        raise BadInput(f"--out: cannot write {out} ({exc.strerror or exc})") from None
+    path = _saved(problem, out)
     opt = sequence_optimal_tokens(problem, attention)
     summary = {"path": str(path), "kind": "sequence", "attention": attention, "seed": seed,
                "n": n, "T": T, "d": d, "opt": opt.tokens.tolist(), "tied_queries": len(opt.ties),

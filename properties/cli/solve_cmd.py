@@ -29,6 +29,7 @@ and one line goes to stderr.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -99,6 +100,27 @@ def solution_payload(problem: Any, sol: SVMSolution) -> dict[str, Any]:
     }
 
 
+def certified_payload(solve: Callable[[], SVMSolution],
+                      payload: Callable[[SVMSolution], dict[str, Any]]
+                      ) -> tuple[SVMSolution, dict[str, Any]] | int:
+    """``solve()`` and its JSON payload, or the exit code of a proved or working-precision
+    infeasibility (``report_infeasible``). Floating-point warnings are silenced (every result
+    is certified); running out of memory is a ``ProblemError``; a payload that is not finite
+    is refused."""
+    try:
+        with np.errstate(all="ignore"):
+            sol = solve()
+    except InfeasibleSVM as exc:
+        return report_infeasible(exc)
+    except MemoryError:
+        raise ProblemError("problem", "out of memory while solving (the estimate was below "
+                           f"the {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB budget)") from None
+    with np.errstate(all="ignore"):
+        body = payload(sol)
+    require_finite("solution", body, "the solution is not representable in float64")
+    return sol, body
+
+
 @click.command("solve")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--norm", type=click.Choice(["fro", "nuc", "lp"]), default="fro", show_default=True,
@@ -126,17 +148,11 @@ def solve(file: str, norm: str, select: str, p_text: str | None, attention: str 
     problem = load_problem(file)
     check_memory("problem", solve_memory_bytes(problem, norm),
                  f"solving Att-SVM ({norm}) with n(T-1) = {problem.n * (problem.T - 1)} rows")
-    try:
-        with np.errstate(all="ignore"):  # every result is certified; warnings are noise here
-            sol = solve_solution(problem, select, norm, p)
-    except InfeasibleSVM as exc:
-        return report_infeasible(exc)
-    except MemoryError:
-        raise ProblemError("problem", "out of memory while solving (the estimate was below "
-                           f"the {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB budget)") from None
-    with np.errstate(all="ignore"):
-        payload = solution_payload(problem, sol)
-    require_finite("solution", payload, "the solution is not representable in float64")
+    out = certified_payload(lambda: solve_solution(problem, select, norm, p),
+                            lambda sol: solution_payload(problem, sol))
+    if isinstance(out, int):
+        return out
+    sol, payload = out
     if as_json:
         emit_json(payload)
         return 0
@@ -178,17 +194,11 @@ def solve_sequence(file: str, attention: str, norm: str, select: str, as_json: b
     check_memory("problem", solve_memory_bytes(
         _Shape(problem.n * problem.T, problem.T, problem.d), norm),
         f"solving SAtt-SVM ({norm}) with up to n T (T-1) = {rows} rows")
-    try:
-        with np.errstate(all="ignore"):
-            sol = solve_satt_svm(problem, attention, select, norm)
-    except InfeasibleSVM as exc:
-        return report_infeasible(exc)
-    except MemoryError:
-        raise ProblemError("problem", "out of memory while solving (the estimate was below "
-                           f"the {MEMORY_BUDGET_BYTES / 2**30:.0f} GiB budget)") from None
-    with np.errstate(all="ignore"):
-        payload = solution_payload_sequence(problem, sol, attention)
-    require_finite("solution", payload, "the solution is not representable in float64")
+    out = certified_payload(lambda: solve_satt_svm(problem, attention, select, norm),
+                            lambda sol: solution_payload_sequence(problem, sol, attention))
+    if isinstance(out, int):
+        return out
+    sol, payload = out
     if as_json:
         emit_json(payload)
         return 0

@@ -78,15 +78,22 @@ class MarginConstraints:
         return np.einsum("kd,de,ke->k", self.a, W, self.z)
 
 
+def index_array(select: object, expected: str) -> np.ndarray:
+    """A user selection as an array, its shape and range not yet checked; ProblemError('select')
+    for a string (``expected`` says what was wanted, e.g. "3 token indices") or a ragged or
+    otherwise unreadable sequence."""
+    if isinstance(select, (str, bytes)):
+        raise ProblemError("select", f"expected {expected}, got {select!r:.60}")
+    try:
+        return np.asarray(select)
+    except Exception:  # noqa: BLE001 - ragged or otherwise unreadable sequences
+        raise ProblemError("select", "token indices must be a sequence of integers") from None
+
+
 def check_selection(problem: AttentionProblem, select: Sequence[int] | np.ndarray) -> np.ndarray:
     """Validate a selection alpha (one token index per input); raises ProblemError('select')."""
     problem = as_problem(problem)
-    if isinstance(select, (str, bytes)):
-        raise ProblemError("select", f"expected {problem.n} token indices, got {select!r:.60}")
-    try:
-        alpha = np.asarray(select)
-    except Exception:  # noqa: BLE001 - ragged or otherwise unreadable sequences
-        raise ProblemError("select", "token indices must be a sequence of integers") from None
+    alpha = index_array(select, f"{problem.n} token indices")
     if alpha.shape != (problem.n,):
         raise ProblemError("select", f"expected {problem.n} token indices, got shape {alpha.shape}")
     if alpha.dtype.kind == "O":  # e.g. Python integers beyond int64

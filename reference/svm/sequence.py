@@ -49,7 +49,7 @@ from attnsvm.reference.svm.certificates import (
     require_certified,
     require_feasible,
 )
-from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution
+from attnsvm.reference.svm.constraints import MarginConstraints, SVMSolution, index_array
 from attnsvm.reference.svm.exact import classify_infeasible
 from attnsvm.reference.svm.frobenius import fro_min_norm, solve_constraints_cvxpy
 from attnsvm.reference.svm.nuclear import solve_nuclear_constraints
@@ -118,12 +118,7 @@ def check_sequence_selection(problem: SequenceProblem, mask: str, select: object
     indices in row-major order (sequence i, then position k); ProblemError("select")."""
     problem = as_sequence_problem(problem)
     n, T = problem.n, problem.T
-    if isinstance(select, (str, bytes)):
-        raise ProblemError("select", f"expected {n * T} token indices, got {select!r:.60}")
-    try:
-        arr = np.asarray(select)
-    except Exception:  # noqa: BLE001 - ragged or otherwise unreadable sequences
-        raise ProblemError("select", "token indices must be a sequence of integers") from None
+    arr = index_array(select, f"{n * T} token indices")
     if arr.size != n * T or arr.shape not in ((n, T), (n * T,)):
         raise ProblemError("select", f"expected {n} x {T} = {n * T} token indices (one per "
                            f"position), got shape {arr.shape}")
